@@ -219,6 +219,156 @@ def _cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- dbt passthrough / env -------------------------------------------------
+
+
+def _add_dbt_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "dbt",
+        help="run any dbt command against the resolved database "
+        "(e.g. `evcap dbt docs generate`)",
+    )
+    parser.add_argument("--dsn", help="PostgreSQL connection string")
+    parser.add_argument(
+        "--schema", default="evcap", help="target schema (default: evcap)"
+    )
+    parser.add_argument("dbt_args", nargs=argparse.REMAINDER, help="arguments for dbt")
+    parser.set_defaults(handler=_cmd_dbt)
+
+
+def _cmd_dbt(args: argparse.Namespace) -> int:
+    from evcap.dbt_runner import run_dbt
+
+    resolved = db.resolve_dsn(args.dsn)
+    result = run_dbt(
+        args.dbt_args, resolved.dsn, target_schema=args.schema, check=False, echo=True
+    )
+    return result.returncode
+
+
+def _add_env_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "env",
+        help="print shell exports (PGHOST, ..., DBT_PROFILES_DIR) for the "
+        "resolved database, e.g. `source <(evcap env)`",
+    )
+    parser.add_argument("--dsn", help="PostgreSQL connection string")
+    parser.add_argument(
+        "--schema", default="evcap", help="target schema (default: evcap)"
+    )
+    parser.set_defaults(handler=_cmd_env)
+
+
+def _cmd_env(args: argparse.Namespace) -> int:
+    import shlex
+
+    from evcap.dbt_runner import dbt_env
+
+    resolved = db.resolve_dsn(args.dsn)
+    env = dbt_env(resolved.dsn, target_schema=args.schema, base={})
+    for name in sorted(env):
+        print(f"export {name}={shlex.quote(env[name])}")
+    return 0
+
+
+# --- demo -----------------------------------------------------------------
+
+
+def _add_demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "demo",
+        help="everything at once: EDM stand-in, synthetic grid, dbt build, fits, report",
+    )
+    _add_connection_options(parser)
+    _add_grid_options(parser)
+    parser.set_defaults(meters=80, days=365, grids=2, defects=True)
+    parser.add_argument(
+        "--clean-data",
+        dest="defects",
+        action="store_false",
+        help="generate a grid without injected defects",
+    )
+    parser.add_argument("--window", default="nightly", help="window of the fit summary")
+    parser.add_argument(
+        "--out-dir", default="out", help="directory for the report (default: out)"
+    )
+    parser.set_defaults(handler=_cmd_demo)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    from evcap.dbt_runner import run_dbt
+    from evcap.demo_data import load_grid
+    from evcap.edm_standin import install_standin
+    from evcap.mix import fit, write_mix
+    from evcap.report import write_report
+
+    started = time.perf_counter()
+    resolved = db.resolve_dsn(args.dsn)
+    print(f"[1/5] database: {resolved.describe()}")
+    with db.connect(resolved) as conn:
+        geometry = install_standin(conn, args.edm_schema, replace=True)
+        print(
+            f"[2/5] EDM stand-in in schema {args.edm_schema!r} (geometry as {geometry})"
+        )
+        summary = load_grid(conn, _grid_spec(args), schema=args.edm_schema)  # type: ignore[arg-type]
+        print(f"      {summary}")
+    print("[3/5] dbt build (seeds, models, tests) ...")
+    result = run_dbt(
+        ["build", "--full-refresh"],
+        resolved.dsn,
+        target_schema=args.schema,
+        vars={"edm_schema": args.edm_schema},
+    )
+    counts = {
+        status: sum(
+            1
+            for r in result.run_results.get("results", [])
+            if r.get("status") == status
+        )
+        for status in ("success", "pass", "warn", "error", "fail")
+    }
+    print(
+        f"      models/seeds ok: {counts['success']}, tests passed: {counts['pass']}, "
+        f"warnings: {counts['warn']}"
+    )
+    with db.connect(resolved) as conn:
+        mixes = fit(conn, window=args.window, mode="max-power", schema=args.schema)
+        write_mix(conn, mixes, schema=args.schema)
+        print(f"[4/5] charger fits ({args.window}, max power): {_fit_summary(mixes)}")
+        out_dir = Path(args.out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        report = write_report(conn, out_dir / "report.html", schema=args.schema)
+    print(f"[5/5] report: {report.resolve()}")
+    print(
+        f"done in {time.perf_counter() - started:.0f} s. Marts are in schema "
+        f"{args.schema!r}; connect with: {_psql_hint(resolved)}"
+    )
+    return 0
+
+
+def _fit_summary(mixes: object) -> str:
+    import pandas as pd
+
+    assert isinstance(mixes, pd.DataFrame)
+    if mixes.empty:
+        return "no transformers"
+    per_transformer = mixes.groupby(["grid_id", "transformer_id"])["count"].sum()
+    blocked = int((per_transformer == 0).sum())
+    return (
+        f"{len(per_transformer)} transformers, {int(per_transformer.sum())} chargers in "
+        f"all, {blocked} transformers with none (see the reasons in the report)"
+    )
+
+
+def _psql_hint(resolved: db.ResolvedDsn) -> str:
+    if resolved.source == "libpq":
+        return "psql (your PG* variables)"
+    return f"psql '{resolved.dsn}'"
+
+
 # --- parser ---------------------------------------------------------------
 
 
@@ -234,6 +384,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_edm_parser(sub)
     _add_demo_data_parser(sub)
     _add_build_parser(sub)
+    _add_dbt_parser(sub)
+    _add_env_parser(sub)
+    _add_demo_parser(sub)
     return parser
 
 

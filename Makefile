@@ -1,0 +1,67 @@
+# evcap entry points. `make demo` and `make test` do all the set-up themselves.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.evcap-installed
+SQL_DIRS := models macros tests
+
+.PHONY: help install demo test test-deps pytest lint format bench docs clean
+
+help:
+	@echo "make demo   - install, start the embedded PostgreSQL, load a synthetic grid, dbt build, fit, report"
+	@echo "make test   - install what the tests need, then every test and lint"
+	@echo "make lint   - sqlfluff (dbt models), ruff, mypy"
+	@echo "make bench  - benchmarks; ratios printed and written to bench/results/"
+	@echo "make docs   - dbt docs generate (lineage, column docs)"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/evcap demo
+
+# Headless Chromium for the report's browser test (Debian package).
+test-deps:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "chromium not found and cannot install it: browser tests will be skipped"; \
+	  fi; \
+	fi
+
+pytest: install test-deps
+	@set +e; $(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here"; exit 1; fi; \
+	exit $$rc
+
+test: pytest lint
+
+lint: install
+	$(BIN)/ruff check analysis_py bench
+	$(BIN)/ruff format --check analysis_py bench
+	$(BIN)/mypy
+	source <($(BIN)/evcap env) && $(BIN)/sqlfluff lint $(SQL_DIRS)
+
+format: install
+	$(BIN)/ruff format analysis_py bench
+	$(BIN)/ruff check --fix analysis_py bench
+
+bench: install
+	$(BIN)/python bench/run_bench.py $(BENCH_ARGS)
+
+docs: install
+	$(BIN)/evcap dbt docs generate
+	@echo "docs: target/index.html (serve with: .venv/bin/evcap dbt docs serve)"
+
+clean:
+	rm -rf target logs out test-artifacts bench/results .pytest_cache .mypy_cache .ruff_cache
