@@ -1,0 +1,26 @@
+{#- Memory for one heavy model's transaction (DESIGN.md section 5). -#}
+{% macro evcap_set_work_mem() -%}
+    set local work_mem = '{{ var("heavy_work_mem") }}'
+{%- endmacro %}
+
+
+{#- Grant select on a mart to var('bi_role'); nothing when the var is null. -#}
+{% macro evcap_grant_select(relation) -%}
+    {%- set role = var('bi_role', none) -%}
+    {%- if role -%}
+        grant usage on schema {{ adapter.quote(relation.schema) }}
+        to {{ adapter.quote(role) }};
+        grant select on {{ relation }} to {{ adapter.quote(role) }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#-
+    The roll-up's row count hides behind ts_data_source_select, so the planner
+    underestimates it (and the number of transformer x interval groups) by
+    orders of magnitude and picks sort + group aggregate. For one heavy
+    model's transaction, make it hash (DESIGN.md section 5).
+-#}
+{% macro evcap_prefer_hash_aggregate() -%}
+    set local enable_sort = off
+{%- endmacro %}

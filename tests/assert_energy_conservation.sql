@@ -1,0 +1,142 @@
+{#-
+    Energy conservation: in every interval, a transformer's load equals the
+    loads of its child transformers plus the net load of the meters it feeds
+    directly (recomputed here from the readings). Transformers in a topology
+    cycle are left out (their chain is cut, so they cannot balance).
+-#}
+
+with
+
+loads as (
+
+    select * from {{ ref('fct_transformer_load') }}
+
+),
+
+transformers as (
+
+    select * from {{ ref('int_transformers_nested') }}
+    where not is_in_cycle
+
+),
+
+direct_meters as (
+
+    select
+        grid_id,
+        meter_id,
+        transformer_id
+    from {{ ref('int_meters_mapped_to_transformers') }}
+    where level = 1
+
+),
+
+readings as (
+
+    select * from {{ ref('stg_edm__meter_readings') }}
+    where not is_rejected
+
+),
+
+direct_load as (
+
+    select
+        direct_meters.grid_id,
+        direct_meters.transformer_id,
+        readings.interval_start,
+        sum(
+            case
+                when readings.source_type = 'PRODUCER' then -readings.avg_kw
+                else readings.avg_kw
+            end
+        ) as load_kw
+    from readings
+    inner join direct_meters
+        on
+            readings.grid_id = direct_meters.grid_id
+            and readings.meter_id = direct_meters.meter_id
+    group by
+        direct_meters.grid_id,
+        direct_meters.transformer_id,
+        readings.interval_start
+
+),
+
+children_load as (
+
+    select
+        transformers.grid_id,
+        transformers.parent_transformer_id as transformer_id,
+        loads.interval_start,
+        sum(loads.load_kw) as load_kw
+    from loads
+    inner join transformers
+        on
+            loads.grid_id = transformers.grid_id
+            and loads.transformer_id = transformers.transformer_id
+    where transformers.parent_transformer_id is not null
+    group by
+        transformers.grid_id,
+        transformers.parent_transformer_id,
+        loads.interval_start
+
+),
+
+parts as (
+
+    select * from direct_load
+    union all
+    select * from children_load
+
+),
+
+expected as (
+
+    select
+        grid_id,
+        transformer_id,
+        interval_start,
+        sum(load_kw) as load_kw
+    from parts
+    group by grid_id, transformer_id, interval_start
+
+),
+
+actual as (
+
+    select loads.*
+    from loads
+    inner join transformers
+        on
+            loads.grid_id = transformers.grid_id
+            and loads.transformer_id = transformers.transformer_id
+
+),
+
+validation_errors as (
+
+    select
+        coalesce(expected.grid_id, actual.grid_id) as grid_id,
+        coalesce(
+            expected.transformer_id, actual.transformer_id
+        ) as transformer_id,
+        coalesce(
+            expected.interval_start, actual.interval_start
+        ) as interval_start,
+        expected.load_kw as expected_load_kw,
+        actual.load_kw as actual_load_kw
+    from expected
+    full outer join actual
+        on
+            expected.grid_id = actual.grid_id
+            and expected.transformer_id = actual.transformer_id
+            and expected.interval_start = actual.interval_start
+    where
+        expected.load_kw is null
+        or actual.load_kw is null
+        or abs(expected.load_kw - actual.load_kw)
+        > 1e-6 * greatest(1.0, abs(actual.load_kw))
+
+)
+
+select * from validation_errors

@@ -1,0 +1,20 @@
+{#- Rows where `expression` is not true (false or null) fail. -#}
+{% test expression_is_true(model, expression, where_clause=none, column_name=none) %}
+
+with
+
+validation_errors as (
+
+    select *
+    from {{ model }}
+    where
+        not coalesce(({{ expression }}), false)
+        {%- if where_clause %}
+            and ({{ where_clause }})
+        {%- endif %}
+
+)
+
+select * from validation_errors
+
+{% endtest %}
