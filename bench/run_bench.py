@@ -31,11 +31,11 @@ from typing import Any
 
 import pandas as pd
 import psycopg
-from evcap.demo_data import GridSpec, build_grid, iter_reading_chunks, load_grid
 from psycopg import sql
 
 from evcap import db
 from evcap.dbt_runner import DbtResult, run_dbt
+from evcap.demo_data import GridSpec, build_grid, iter_reading_chunks, load_grid
 from evcap.edm_standin import install_standin
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -274,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         results["server_version"] = version[0] if version else None
 
     results["load"] = ensure_grid(dsn, spec)
+    run_dbt(["seed"], dsn, target_schema=TARGET, vars={"edm_schema": EDM})
     full_wall_s, full = timed(
         "dbt run --full-refresh (roll-up)",
         lambda: run_dbt(
@@ -342,13 +343,15 @@ def main(argv: list[str] | None = None) -> int:
     }
 
     fit_results: dict[str, Any] = {}
-    try:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        import bench_fit
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import bench_fit
 
-        fit_results = bench_fit.run(dsn=dsn, schema=TARGET)
-    except Exception as exc:  # report, do not hide
-        fit_results = {"error": repr(exc)}
+    fit_json = RESULTS_DIR / "fit.json"
+    fit_code = bench_fit.main(
+        ["--dsn", dsn, "--schema", TARGET, "--out", str(fit_json)]
+    )
+    fit_results = json.loads(fit_json.read_text())
+    fit_results["exit_code"] = fit_code
     results["fit"] = fit_results
 
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)

@@ -369,6 +369,310 @@ def _psql_hint(resolved: db.ResolvedDsn) -> str:
     return f"psql '{resolved.dsn}'"
 
 
+# --- fit ------------------------------------------------------------------
+
+
+def _add_fit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from evcap.mix import MODES
+
+    parser = sub.add_parser(
+        "fit",
+        help="charger mixes per transformer and charging window (exact)",
+        description="How many chargers of which types fit each transformer's "
+        "firm headroom in a charging window.",
+    )
+    _add_connection_options(parser)
+    parser.add_argument(
+        "--transformer",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="transformer id (repeatable)",
+    )
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="every transformer (instead of --transformer)",
+    )
+    parser.add_argument("--grid-id", help="only this grid")
+    parser.add_argument(
+        "--window",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="charging window (repeatable; default: nightly)",
+    )
+    parser.add_argument(
+        "--mode", choices=MODES, default="max-power", help="default: max-power"
+    )
+    parser.add_argument(
+        "--charger",
+        action="append",
+        default=[],
+        metavar="TYPE",
+        help="charger type (repeatable; default: every type)",
+    )
+    parser.add_argument(
+        "--chargers-csv",
+        metavar="FILE",
+        help="charger types CSV (default: the seed seeds/charger_types.csv)",
+    )
+    parser.add_argument(
+        "--proportion",
+        action="append",
+        type=float,
+        default=[],
+        metavar="PERCENT",
+        help="share of each --charger in percent, same order (proportion modes)",
+    )
+    parser.add_argument(
+        "--fill-leftover",
+        action="store_true",
+        help="proportion modes: add the max-power mix of the leftover",
+    )
+    parser.add_argument("--min-count", action="append", default=[], metavar="TYPE=N")
+    parser.add_argument("--max-count", action="append", default=[], metavar="TYPE=N")
+    parser.add_argument(
+        "--coincidence",
+        type=float,
+        default=1.0,
+        help="share of chargers drawing at once, (0, 1] (default: 1.0)",
+    )
+    parser.add_argument("--basis", choices=["firm", "quantile"], default="firm")
+    parser.add_argument(
+        "--objective",
+        choices=["power", "chargers"],
+        default="power",
+        help="joint mode: maximise power or number of chargers",
+    )
+    parser.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    parser.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    parser.add_argument(
+        "--write",
+        action="store_true",
+        help="also upsert the result into <schema>.transformer_charger_mix",
+    )
+    parser.set_defaults(handler=_cmd_fit)
+
+
+def _count_options(pairs: Sequence[str], option: str) -> dict[str, int] | None:
+    from evcap.errors import InvalidChargerError
+
+    values: dict[str, int] = {}
+    for pair in pairs:
+        name, sep, value = pair.rpartition("=")
+        if not sep or not name or not value.strip().isdigit():
+            raise InvalidChargerError(f"{option} expects TYPE=N (N >= 0), got {pair!r}")
+        values[name.strip()] = int(value)
+    return values or None
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from evcap.errors import ConfigError
+    from evcap.mix import fit, load_charger_types, write_mix
+
+    if not args.transformer and not args.all:
+        raise ConfigError("give --transformer ID (repeatable) or --all")
+    if args.transformer and args.all:
+        raise ConfigError("give either --transformer or --all, not both")
+    chargers = load_charger_types(args.chargers_csv, args.charger or None)
+    with db.connection(args.dsn) as conn:
+        result = fit(
+            conn,
+            transformers=None if args.all else args.transformer,
+            window=args.window or "nightly",
+            chargers=chargers,
+            mode=args.mode,
+            coincidence=args.coincidence,
+            proportions=args.proportion or None,
+            min_counts=_count_options(args.min_count, "--min-count"),
+            max_counts=_count_options(args.max_count, "--max-count"),
+            basis=args.basis,
+            fill_leftover=args.fill_leftover,
+            grid_id=args.grid_id,
+            schema=args.schema,
+            objective=args.objective,
+        )
+        if args.write:
+            written = write_mix(conn, result, schema=args.schema)
+            print(
+                f"wrote {written} rows to {args.schema}.transformer_charger_mix",
+                file=sys.stderr,
+            )
+    if args.format == "csv":
+        text = result.to_csv(index=False)
+    elif args.format == "json":
+        text = result.to_json(orient="records", indent=2) + "\n"
+    else:
+        shown = result.copy()
+        for column in ("power_kw", "budget_kw", "leftover_kw"):
+            shown[column] = shown[column].round(3)
+        shown["reason"] = shown["reason"].fillna("")
+        text = shown.to_string(index=False) + "\n"
+    if args.out:
+        Path(args.out).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+# --- plot / report --------------------------------------------------------
+
+PLOT_KINDS = (
+    "headroom",
+    "monthly",
+    "hourly",
+    "heatmap",
+    "fit",
+    "mix",
+    "with-chargers",
+    "overview",
+    "map",
+)
+
+
+def _add_selection_options(parser: argparse.ArgumentParser) -> None:
+    import datetime as dt
+
+    parser.add_argument(
+        "--transformer",
+        "-t",
+        action="append",
+        metavar="ID",
+        help="transformer id (repeatable, or comma-separated; default: all)",
+    )
+    parser.add_argument("--grid", dest="grid_id", help="only this grid id")
+    parser.add_argument(
+        "--start", type=dt.date.fromisoformat, help="first local day, YYYY-MM-DD"
+    )
+    parser.add_argument(
+        "--end", type=dt.date.fromisoformat, help="last local day, YYYY-MM-DD"
+    )
+
+
+def _transformer_ids(values: Sequence[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    ids = [part.strip() for value in values for part in value.split(",")]
+    return [i for i in ids if i] or None
+
+
+def _add_plot_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "plot",
+        help="draw one chart to .html (offline), .png, .svg or .json",
+        description="Kinds: headroom (budgeted headroom over time), monthly / "
+        "hourly (box plots), heatmap (local month x hour), fit (chargers that "
+        "fit per window and type), mix (charger-mix scenarios), with-chargers "
+        "(peak load with the chargers added), overview (ranked by firm "
+        "headroom), map (transformers coloured by chargers that fit).",
+    )
+    parser.add_argument("kind", choices=PLOT_KINDS, metavar="KIND", help="chart kind")
+    _add_connection_options(parser)
+    _add_selection_options(parser)
+    parser.add_argument(
+        "--window",
+        help="charging window (overview, map, with-chargers: default nightly; "
+        "mix: default every window)",
+    )
+    parser.add_argument(
+        "--bin",
+        choices=["hour", "day", "week", "auto"],
+        default="auto",
+        help="time bin of headroom / with-chargers, local time (default: the "
+        "finest under Altair's 5,000-row limit)",
+    )
+    parser.add_argument(
+        "--stat",
+        choices=["min", "mean", "both"],
+        default="both",
+        help="headroom: statistic per bin (default: both)",
+    )
+    parser.add_argument(
+        "--charger-type",
+        help="map / with-chargers: the charger type (default: the lowest power)",
+    )
+    parser.add_argument(
+        "--mode",
+        default="max-power",
+        help="mix: evcap.mix mode (default: max-power)",
+    )
+    parser.add_argument(
+        "--out", required=True, help="output file: .html, .png, .svg or .json"
+    )
+    parser.add_argument(
+        "--scale", type=float, default=2.0, help="PNG pixel scale (default: 2)"
+    )
+    parser.set_defaults(handler=_cmd_plot)
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from evcap.plots import make_plot, save_chart
+
+    ids = _transformer_ids(args.transformer)
+    with db.connection(args.dsn) as conn:
+        chart = make_plot(
+            conn,
+            args.kind,
+            ids,
+            grid_id=args.grid_id,
+            window=args.window,
+            start=args.start,
+            end=args.end,
+            bin=args.bin,
+            stat=args.stat,
+            charger_type=args.charger_type,
+            mode=args.mode,
+            schema=args.schema,
+        )
+    path = save_chart(chart, args.out, scale=args.scale)
+    print(path.resolve())
+    return 0
+
+
+def _add_report_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    parser = sub.add_parser(
+        "report", help="write the self-contained HTML report (opens offline)"
+    )
+    _add_connection_options(parser)
+    _add_selection_options(parser)
+    parser.add_argument(
+        "--window",
+        default="nightly",
+        help="charging window of the summary, ranking and map (default: nightly)",
+    )
+    parser.add_argument(
+        "--no-mix", action="store_true", help="leave out the charger-mix scenarios"
+    )
+    parser.add_argument(
+        "--out", default="out/report.html", help="HTML file (default: out/report.html)"
+    )
+    parser.set_defaults(handler=_cmd_report)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from evcap.report import write_report
+
+    with db.connection(args.dsn) as conn:
+        path = write_report(
+            conn,
+            args.out,
+            transformers=_transformer_ids(args.transformer),
+            grid_id=args.grid_id,
+            window=args.window,
+            schema=args.schema,
+            start=args.start,
+            end=args.end,
+            mix=not args.no_mix,
+        )
+    print(path.resolve())
+    return 0
+
+
 # --- parser ---------------------------------------------------------------
 
 
@@ -384,9 +688,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_edm_parser(sub)
     _add_demo_data_parser(sub)
     _add_build_parser(sub)
+    _add_fit_parser(sub)
     _add_dbt_parser(sub)
     _add_env_parser(sub)
     _add_demo_parser(sub)
+    _add_plot_parser(sub)
+    _add_report_parser(sub)
     return parser
 
 

@@ -42,9 +42,7 @@ def test_edm_install_refuses_a_real_edm(
 
 
 def test_bad_dsn_is_exit_2_with_a_message(capsys: pytest.CaptureFixture[str]) -> None:
-    code = cli.main(
-        ["edm", "install", "--dsn", "postgresql://nobody@127.0.0.1:1/none"]
-    )
+    code = cli.main(["edm", "install", "--dsn", "postgresql://nobody@127.0.0.1:1/none"])
     assert code == 2
     assert "cannot connect" in capsys.readouterr().err
 

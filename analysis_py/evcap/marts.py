@@ -1,0 +1,117 @@
+"""Read evcap's marts (small tables built by dbt) into pandas.
+
+Identifiers are quoted with :mod:`psycopg.sql`; filter values are always
+query parameters, never part of the SQL text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pandas as pd
+import psycopg
+from psycopg import sql
+
+from evcap.db import read_frame
+from evcap.errors import SchemaError
+
+MARTS = (
+    "dim_transformers",
+    "fct_transformer_load",
+    "transformer_headroom_profile",
+    "transformer_window_headroom",
+    "transformer_charger_fit",
+    "transformer_charger_mix",
+)
+"""Tables :func:`read_mart` knows (the dbt marts and the Python fit table)."""
+
+_ORDER_COLUMNS = (
+    "grid_id",
+    "transformer_id",
+    "window_name",
+    "charger_type",
+    "interval_start",
+    "local_month",
+    "local_hour",
+    "mode",
+)
+
+
+def mart_exists(conn: psycopg.Connection, name: str, schema: str = "evcap") -> bool:
+    """Return True when table or view ``schema.name`` exists."""
+    qualified = sql.Identifier(schema, name).as_string(conn)
+    row = conn.execute("select to_regclass(%s) is not null", [qualified]).fetchone()
+    return bool(row and row[0])
+
+
+def _columns(conn: psycopg.Connection, name: str, schema: str) -> list[str]:
+    rows = conn.execute(
+        "select attname from pg_attribute "
+        "where attrelid = to_regclass(%s) and attnum > 0 and not attisdropped "
+        "order by attnum",
+        [sql.Identifier(schema, name).as_string(conn)],
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def read_mart(
+    conn: psycopg.Connection,
+    name: str,
+    schema: str = "evcap",
+    transformers: Iterable[str] | None = None,
+    grid_id: str | None = None,
+) -> pd.DataFrame:
+    """Read one mart, optionally only some transformers and one grid.
+
+    Parameters
+    ----------
+    conn : psycopg.Connection
+        Open connection to the database holding the marts.
+    name : str
+        Mart name, one of :data:`MARTS`.
+    schema : str
+        Schema dbt built the marts into.
+    transformers : iterable of str, optional
+        Keep only these ``transformer_id`` values (all when None).
+    grid_id : str, optional
+        Keep only this grid (all grids when None).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The mart's columns in table order, rows ordered by the key columns
+        present (grid_id, transformer_id, window_name, ...). Values keep the
+        database's units (``*_kw`` in kW, ``*_kva`` in kVA, ``*_v`` in V).
+
+    Raises
+    ------
+    SchemaError
+        When ``name`` is not a known mart or the table does not exist.
+    """
+    if name not in MARTS:
+        raise SchemaError(f"unknown mart {name!r}; known marts: {', '.join(MARTS)}")
+    if not mart_exists(conn, name, schema):
+        raise SchemaError(
+            f"table {schema}.{name} does not exist: run `evcap build` "
+            f"(dbt) first, or pass --schema with the schema dbt built into"
+        )
+    columns = _columns(conn, name, schema)
+    conditions: list[sql.Composable] = []
+    params: list[object] = []
+    if grid_id is not None:
+        conditions.append(sql.SQL("grid_id = %s"))
+        params.append(grid_id)
+    if transformers is not None:
+        conditions.append(sql.SQL("transformer_id = any(%s)"))
+        params.append([str(t) for t in transformers])
+    query = sql.SQL("select * from {}").format(sql.Identifier(schema, name))
+    if conditions:
+        query = query + sql.SQL(" where ") + sql.SQL(" and ").join(conditions)
+    order = [c for c in _ORDER_COLUMNS if c in columns]
+    if order:
+        query = (
+            query
+            + sql.SQL(" order by ")
+            + sql.SQL(", ").join(sql.Identifier(c) for c in order)
+        )
+    return read_frame(conn, query, params)

@@ -1,0 +1,1441 @@
+"""Charger mixes: how many chargers of which types fit a transformer's headroom.
+
+The budget of a transformer in a charging window is its firm budgeted headroom
+``B`` (kW, ``transformer_window_headroom.firm_headroom_kw``; or
+``quantile_headroom_kw`` with ``basis="quantile"``). A charger of type *i*
+draws ``c * p_i`` kW, with ``p_i`` its power and ``c`` the coincidence factor
+(share of chargers drawing at once). Modes:
+
+``single``
+    Each type on its own: ``floor(B / (c * p_i) + 1e-9)``, exactly the rule of
+    the SQL mart ``transformer_charger_fit`` (same float arithmetic, same
+    reasons in the same order).
+``count-proportions``
+    The largest total ``N`` of chargers whose counts are the largest-remainder
+    (Hamilton) apportionment of ``N`` over the given shares and whose power
+    fits ``B``. Shares are renormalised over the types the transformer can
+    supply. Remainder ties go to the type listed first.
+``power-proportions``
+    Type *i* gets ``share_i * B`` and ``floor(share_i * B / (c * p_i))``
+    chargers. A share of an unsupported type stays unused.
+``max-power``
+    Integer counts maximising ``sum c * p_i * n_i <= B``, with optional
+    minimum / maximum counts per type. Among optimal mixes: the fewest
+    chargers, then the lexicographically largest count vector in charger
+    order (more of the type listed first).
+``joint``
+    Several transformers at once under their common upstream transformers:
+    chargers under a transformer load every ancestor too. Maximise the total
+    power subject to every placed transformer's and every ancestor's firm
+    headroom. When no ancestor binds, the result is exactly the independent
+    max-power fits. When one binds, HiGHS finds the maximum total power
+    (proven optimal, gap 0); the split of the ancestor's headroom among the
+    transformers is HiGHS's (deterministic: same input, same output), and
+    each transformer's mix is then the canonical one (fewest chargers, then
+    lexicographic) of exactly its share. With ``objective="chargers"`` the
+    number of chargers is maximised (proven), then the power among those
+    mixes, for at most :data:`JOINT_TIE_BREAK_SECONDS` per group.
+    Ancestors with unknown headroom (no rating, no data) do not constrain and
+    are reported as ``ancestor_headroom_unknown``; one with no headroom gives
+    its transformers 0 (``ancestor_no_headroom``).
+
+Exact arithmetic: the mix modes work in integer milliwatts. A draw ``c * p``
+is rounded to the nearest mW, a budget is floored to the mW after adding
+1e-3 mW (so that exact multiples survive float noise). With the optional
+``fill_leftover`` the proportion modes add the max-power mix of the leftover.
+
+Types a transformer cannot supply (charger voltage above the secondary
+voltage, three phases needed on a one-phase transformer) get 0 in every mode.
+An unknown secondary voltage or phase set does not block a type (as in SQL).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import numpy as np
+import pandas as pd
+import psycopg
+from psycopg import sql
+
+from evcap.errors import (
+    ConfigError,
+    InvalidChargerError,
+    SchemaError,
+    UnknownTransformerError,
+)
+
+Mode = Literal["single", "count-proportions", "power-proportions", "max-power", "joint"]
+Basis = Literal["firm", "quantile"]
+Objective = Literal["power", "chargers"]
+MODES: tuple[str, ...] = get_args(Mode)
+
+OUTPUT_COLUMNS = (
+    "grid_id",
+    "transformer_id",
+    "window_name",
+    "mode",
+    "charger_type",
+    "count",
+    "charger_power_kw",
+    "power_kw",
+    "budget_kw",
+    "leftover_kw",
+    "reason",
+)
+"""Columns of :func:`fit`'s result and of table ``transformer_charger_mix``."""
+
+CHARGER_COLUMNS = ("charger_type", "power_kw", "voltage_v", "phases_required")
+DIM_COLUMNS = (
+    "grid_id",
+    "transformer_id",
+    "rating_kva",
+    "secondary_voltage_v",
+    "phases",
+    "upstream_transformer_id",
+)
+HEADROOM_COLUMNS = ("grid_id", "transformer_id", "window_name", "firm_headroom_kw")
+
+UNITS_PER_KW = 1_000_000
+"""Integer units of the mix modes: 1 unit = 1 mW."""
+
+SINGLE_EPSILON = 1e-9
+"""Tolerance of the single-type count rule, as in the SQL mart."""
+
+BITSET_LIMIT_BITS = 1 << 26
+"""Largest budget (in units of the gcd of the draws) solved by the exact
+bitset search; larger ones go to HiGHS."""
+
+MILP_SECONDS = 60.0
+"""Time HiGHS may take to prove a joint (or fallback) fit optimal."""
+
+JOINT_TIE_BREAK_SECONDS = 2.0
+"""Time for the second stage of ``objective="chargers"`` (most power among
+the mixes with the most chargers); the best mix found by then is kept."""
+
+_MILP_OPTIONS: dict[str, Any] = {"mip_rel_gap": 0.0, "presolve": True}
+
+
+# --- charger types ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChargerType:
+    """One charger type.
+
+    Attributes
+    ----------
+    name : str
+        Unique name (``charger_type``).
+    power_kw : float
+        Rated power, kW (> 0).
+    voltage_v : float or None
+        Supply voltage it needs, V (None: no voltage check).
+    phases_required : int
+        1, 2 or 3 phases.
+    """
+
+    name: str
+    power_kw: float
+    voltage_v: float | None
+    phases_required: int
+
+
+def default_charger_types_path() -> Path:
+    """Path of the dbt seed ``seeds/charger_types.csv`` of the project."""
+    from evcap.db import project_dir
+
+    return project_dir() / "seeds" / "charger_types.csv"
+
+
+def load_charger_types(
+    source: pd.DataFrame | str | Path | None = None,
+    names: Iterable[str] | None = None,
+) -> pd.DataFrame:
+    """Read and validate charger types.
+
+    Parameters
+    ----------
+    source : DataFrame, str or Path, optional
+        A frame or CSV file with columns ``charger_type``, ``power_kw`` (kW),
+        ``voltage_v`` (V), ``phases_required`` (and optionally
+        ``description``). Default: the dbt seed ``seeds/charger_types.csv``.
+    names : iterable of str, optional
+        Keep only these types, in this order.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``charger_type, power_kw, voltage_v, phases_required``.
+
+    Raises
+    ------
+    ConfigError
+        When the CSV file cannot be read.
+    InvalidChargerError
+        On a missing column, a duplicate or unknown name, a power <= 0 or
+        not finite, or phases other than 1-3.
+    """
+    if source is None:
+        source = default_charger_types_path()
+    if isinstance(source, pd.DataFrame):
+        frame = source.copy()
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise ConfigError(
+                f"charger types file {path} not found; pass a CSV with columns "
+                f"{', '.join(CHARGER_COLUMNS)}"
+            )
+        try:
+            frame = pd.read_csv(path, dtype={"charger_type": str})
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read charger types from {path}: {exc}") from exc
+    missing = [c for c in ("charger_type", "power_kw") if c not in frame.columns]
+    if missing:
+        raise InvalidChargerError(
+            f"charger types lack column(s) {', '.join(missing)}; expected "
+            f"{', '.join(CHARGER_COLUMNS)}"
+        )
+    if "voltage_v" not in frame.columns:
+        frame["voltage_v"] = np.nan
+    if "phases_required" not in frame.columns:
+        frame["phases_required"] = 1
+    frame = frame[list(CHARGER_COLUMNS)].reset_index(drop=True)
+    frame["charger_type"] = frame["charger_type"].astype(str).str.strip()
+    if (frame["charger_type"] == "").any() or frame["charger_type"].isna().any():
+        raise InvalidChargerError("a charger type has an empty name")
+    duplicated = frame["charger_type"][frame["charger_type"].duplicated()]
+    if not duplicated.empty:
+        raise InvalidChargerError(
+            f"duplicate charger type(s): {', '.join(sorted(set(duplicated)))}"
+        )
+    power = pd.to_numeric(frame["power_kw"], errors="coerce")
+    bad = frame["charger_type"][~(np.isfinite(power) & (power > 0))]
+    if not bad.empty:
+        raise InvalidChargerError(
+            f"charger power must be a number > 0 kW: {', '.join(bad)}"
+        )
+    frame["power_kw"] = power.astype(float)
+    frame["voltage_v"] = pd.to_numeric(frame["voltage_v"], errors="coerce").astype(
+        float
+    )
+    phases = pd.to_numeric(frame["phases_required"], errors="coerce")
+    bad = frame["charger_type"][~phases.isin([1, 2, 3])]
+    if not bad.empty:
+        raise InvalidChargerError(
+            f"phases_required must be 1, 2 or 3: {', '.join(bad)}"
+        )
+    frame["phases_required"] = phases.astype(int)
+    if names is not None:
+        wanted = [str(n) for n in names]
+        known = set(frame["charger_type"])
+        unknown = [n for n in wanted if n not in known]
+        if unknown:
+            raise InvalidChargerError(
+                f"unknown charger type(s) {', '.join(unknown)}; known: "
+                f"{', '.join(frame['charger_type'])}"
+            )
+        if len(set(wanted)) != len(wanted):
+            raise InvalidChargerError("a charger type is selected twice")
+        if not wanted:
+            raise InvalidChargerError("no charger type selected")
+        frame = frame.set_index("charger_type").loc[wanted].reset_index()
+    if frame.empty:
+        raise InvalidChargerError("no charger types given")
+    return frame
+
+
+def _charger_list(frame: pd.DataFrame) -> list[ChargerType]:
+    return [
+        ChargerType(str(name), float(power), _float_or_none(volts), int(phases))
+        for name, power, volts, phases in zip(
+            frame["charger_type"].tolist(),
+            frame["power_kw"].tolist(),
+            frame["voltage_v"].tolist(),
+            frame["phases_required"].tolist(),
+            strict=True,
+        )
+    ]
+
+
+def _resolve_chargers(
+    chargers: pd.DataFrame | str | Path | Sequence[str] | None,
+) -> list[ChargerType]:
+    if chargers is None or isinstance(chargers, pd.DataFrame | Path):
+        return _charger_list(load_charger_types(chargers))
+    if isinstance(chargers, str):
+        if chargers.lower().endswith(".csv") or Path(chargers).is_file():
+            return _charger_list(load_charger_types(chargers))
+        return _charger_list(load_charger_types(None, [chargers]))
+    return _charger_list(load_charger_types(None, list(chargers)))
+
+
+# --- integer kernels --------------------------------------------------------
+
+
+def draw_units(power_kw: float, coincidence: float = 1.0) -> int:
+    """Draw of one charger, ``coincidence * power_kw``, in integer mW (rounded)."""
+    return round(coincidence * power_kw * UNITS_PER_KW)
+
+
+def budget_units(budget_kw: float) -> int:
+    """A budget in kW as integer mW (floored after adding 1e-3 mW)."""
+    return math.floor(budget_kw * UNITS_PER_KW + 1e-3)
+
+
+def single_count(budget_kw: float, power_kw: float, coincidence: float = 1.0) -> int:
+    """``floor(budget_kw / (coincidence * power_kw) + 1e-9)``, never below 0.
+
+    The rule of the SQL mart ``transformer_charger_fit``, in the same float
+    arithmetic.
+    """
+    return max(0, math.floor(budget_kw / (coincidence * power_kw) + SINGLE_EPSILON))
+
+
+def _bitset_bytes(value: int, nbits: int) -> bytes:
+    return value.to_bytes((nbits + 8) // 8, "little")
+
+
+def _has(bits: bytes, position: int) -> bool:
+    return bool((bits[position >> 3] >> (position & 7)) & 1)
+
+
+def _best_subset_sum(
+    weights: Sequence[int], bounds: Sequence[int], capacity: int
+) -> list[int]:
+    """Counts ``0 <= n_i <= bounds_i`` maximising ``sum w_i n_i <= capacity``.
+
+    Ties: fewest items, then the lexicographically largest ``n``.
+    """
+    k = len(weights)
+    active = [i for i in range(k) if bounds[i] > 0 and weights[i] <= capacity]
+    result = [0] * k
+    if not active:
+        return result
+    g = math.gcd(*(weights[i] for i in active))
+    ws = [weights[i] // g for i in active]
+    us = [min(bounds[i], capacity // weights[i]) for i in active]
+    cap = capacity // g
+    if cap > BITSET_LIMIT_BITS:
+        counts = _milp_subset_sum(ws, us, cap)
+    else:
+        counts = _bitset_subset_sum(ws, us, cap)
+    for i, n in zip(active, counts, strict=True):
+        result[i] = n
+    return result
+
+
+def _bitset_subset_sum(ws: list[int], us: list[int], cap: int) -> list[int]:
+    m = len(ws)
+    mask = (1 << (cap + 1)) - 1
+    suffix_int = [0] * (m + 1)
+    suffix_int[m] = 1
+    for j in range(m - 1, -1, -1):
+        s = suffix_int[j + 1]
+        left, chunk, w = us[j], 1, ws[j]
+        while left > 0:
+            take = min(chunk, left)
+            s = (s | (s << (take * w))) & mask
+            left -= take
+            chunk <<= 1
+        suffix_int[j] = s
+    value = suffix_int[0].bit_length() - 1
+    suffix = [_bitset_bytes(s, cap + 1) for s in suffix_int]
+    max_w = [0] * (m + 1)
+    min_w = [0] * (m + 1)
+    for j in range(m - 1, -1, -1):
+        max_w[j] = max(ws[j], max_w[j + 1])
+        min_w[j] = ws[j] if j == m - 1 else min(ws[j], min_w[j + 1])
+
+    # Fewest items: depth-first search, heaviest type first.
+    order = sorted(range(m), key=lambda j: (-ws[j], j))
+    o_ws = [ws[j] for j in order]
+    o_us = [us[j] for j in order]
+    o_suffix_int = [0] * (m + 1)
+    o_suffix_int[m] = 1
+    for j in range(m - 1, -1, -1):
+        s = o_suffix_int[j + 1]
+        left, chunk, w = o_us[j], 1, o_ws[j]
+        while left > 0:
+            take = min(chunk, left)
+            s = (s | (s << (take * w))) & mask
+            left -= take
+            chunk <<= 1
+        o_suffix_int[j] = s
+    o_suffix = [_bitset_bytes(s, cap + 1) for s in o_suffix_int]
+    fewest = _fewest_items(o_ws, o_us, o_suffix, value)
+
+    # Lexicographically largest vector with that value and that many items.
+    counts = [0] * m
+
+    def lex(j: int, rest: int, items: int) -> bool:
+        if j == m - 1:
+            w = ws[j]
+            if rest % w or rest // w != items or rest // w > us[j]:
+                return False
+            counts[j] = items
+            return True
+        w = ws[j]
+        nxt = suffix[j + 1]
+        for n in range(min(us[j], rest // w, items), -1, -1):
+            r2 = rest - n * w
+            left = items - n
+            if not _has(nxt, r2):
+                continue
+            if r2 == 0:
+                if left:
+                    continue
+            elif left * max_w[j + 1] < r2 or left * min_w[j + 1] > r2:
+                continue
+            counts[j] = n
+            if lex(j + 1, r2, left):
+                return True
+        counts[j] = 0
+        return False
+
+    if not lex(0, value, fewest):  # pragma: no cover - guarded by construction
+        raise AssertionError("charger mix search lost the optimum")
+    return counts
+
+
+def _fewest_items(ws: list[int], us: list[int], suffix: list[bytes], value: int) -> int:
+    """Fewest items of weights ``ws`` (heaviest first) summing exactly to ``value``."""
+    m = len(ws)
+    best = [value // ws[-1] + m + 1 if ws else 0]
+    floor_bound = -(-value // ws[0]) if ws else 0
+
+    def dfs(j: int, rest: int, items: int) -> bool:
+        if j == m - 1:
+            total = items + rest // ws[j]
+            if total < best[0]:
+                best[0] = total
+            return best[0] == floor_bound
+        w = ws[j]
+        nxt = suffix[j + 1]
+        w_next = ws[j + 1]
+        for n in range(min(us[j], rest // w), -1, -1):
+            r2 = rest - n * w
+            if not _has(nxt, r2):
+                continue
+            if items + n + -(-r2 // w_next) >= best[0]:
+                # Fewer of this (heavier) type only needs more items later.
+                break
+            if dfs(j + 1, r2, items + n):
+                return True
+        return False
+
+    if value == 0:
+        return 0
+    dfs(0, value, 0)
+    return best[0]
+
+
+def _milp_subset_sum(ws: list[int], us: list[int], cap: int) -> list[int]:
+    """HiGHS fallback of :func:`_bitset_subset_sum` for very fine units."""
+    m = len(ws)
+    weights = np.array(ws, dtype=float)
+    ones = np.ones(m)
+    upper = np.array(us, dtype=float)
+    x = _milp(-weights, [(weights, -np.inf, float(cap))], upper)
+    value = round(float(weights @ x))
+    x = _milp(ones, [(weights, float(value), float(value))], upper)
+    items = round(float(ones @ x))
+    fixed: list[tuple[np.ndarray, float, float]] = [
+        (weights, float(value), float(value)),
+        (ones, float(items), float(items)),
+    ]
+    counts: list[int] = []
+    for j in range(m):
+        unit = np.zeros(m)
+        unit[j] = 1.0
+        x = _milp(-unit, fixed, upper)
+        counts.append(round(float(x[j])))
+        fixed.append((unit, float(counts[-1]), float(counts[-1])))
+    if sum(w * n for w, n in zip(ws, counts, strict=True)) != value:
+        raise ConfigError(
+            "the charger mix needs finer arithmetic than HiGHS offers here; "
+            "round the coincidence factor to fewer decimals"
+        )
+    return counts
+
+
+def _milp(
+    objective: np.ndarray,
+    rows: Sequence[tuple[np.ndarray, float, float]],
+    upper: np.ndarray,
+    lower: np.ndarray | None = None,
+    time_limit: float | None = None,
+) -> np.ndarray:
+    """Minimise ``objective @ x`` over integer ``x`` (HiGHS); rounded solution.
+
+    Without ``time_limit`` the solution is proven optimal (relative gap 0) or
+    :class:`ConfigError` is raised after :data:`MILP_SECONDS`; with it, the
+    best solution found in that time is returned.
+    """
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    n = len(objective)
+    constraints = [
+        LinearConstraint(np.atleast_2d(a), lb, ub) for a, lb, ub in rows if len(a)
+    ]
+    options = {**_MILP_OPTIONS, "time_limit": time_limit or MILP_SECONDS}
+    with _quiet_stdout():
+        result = milp(
+            objective,
+            constraints=constraints,
+            integrality=np.ones(n),
+            bounds=Bounds(np.zeros(n) if lower is None else lower, upper),
+            options=options,
+        )
+    if result.x is None:
+        if result.status == 2:
+            raise _InfeasibleError(str(result.message))
+        raise ConfigError(
+            f"the charger-mix optimiser gave up ({result.message}); fit fewer "
+            "transformers at once"
+        )
+    if result.status != 0 and time_limit is None:
+        raise ConfigError(
+            f"the charger-mix optimiser did not prove optimality within "
+            f"{MILP_SECONDS:g} s; fit fewer transformers at once"
+        )
+    solution: np.ndarray = np.rint(np.asarray(result.x, dtype=float))
+    return solution
+
+
+@contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """Silence HiGHS's C-level prints on file descriptor 1."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), fd)
+            yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
+class _InfeasibleError(Exception):
+    """HiGHS found no solution."""
+
+
+def solve_max_power(
+    weights: Sequence[int],
+    capacity: int,
+    min_counts: Sequence[int] | None = None,
+    max_counts: Sequence[int | None] | None = None,
+) -> list[int] | None:
+    """Exact max-power mix in integer units.
+
+    Parameters
+    ----------
+    weights : sequence of int
+        Draw of one charger of each type, integer units (> 0; mW in
+        :func:`fit`).
+    capacity : int
+        Budget, same units.
+    min_counts, max_counts : sequences, optional
+        Per-type bounds on the count (``None`` in ``max_counts``: no bound).
+
+    Returns
+    -------
+    list of int or None
+        Counts maximising ``sum(weights * counts) <= capacity``; among those
+        the fewest chargers, then the lexicographically largest counts. None
+        when the minimum counts alone exceed the capacity.
+    """
+    k = len(weights)
+    lo = list(min_counts) if min_counts is not None else [0] * k
+    hi = list(max_counts) if max_counts is not None else [None] * k
+    if any(w <= 0 for w in weights):
+        raise InvalidChargerError("charger draws must be > 0")
+    base = sum(w * n for w, n in zip(weights, lo, strict=True))
+    if base > capacity:
+        return None
+    rest = capacity - base
+    bounds = [
+        rest // w if h is None else min(h - n, rest // w)
+        for w, n, h in zip(weights, lo, hi, strict=True)
+    ]
+    extra = _best_subset_sum(weights, bounds, rest)
+    return [n + e for n, e in zip(lo, extra, strict=True)]
+
+
+def apportion(total: int, shares: Sequence[Fraction]) -> list[int]:
+    """Largest-remainder (Hamilton) apportionment of ``total`` over ``shares``.
+
+    ``shares`` are exact and sum to 1. Each type gets the floor of its quota
+    ``share * total``; the seats left go to the largest remainders, ties to
+    the type listed first. A zero share gets nothing.
+    """
+    quotas = [s * total for s in shares]
+    counts = [math.floor(q) for q in quotas]
+    left = total - sum(counts)
+    order = sorted(range(len(shares)), key=lambda i: (-(quotas[i] - counts[i]), i))
+    for i in order[:left]:
+        counts[i] += 1
+    return counts
+
+
+def solve_count_proportions(
+    weights: Sequence[int], capacity: int, shares: Sequence[Fraction]
+) -> list[int]:
+    """Largest total whose Hamilton apportionment over ``shares`` fits ``capacity``.
+
+    Parameters
+    ----------
+    weights : sequence of int
+        Draw per charger, integer units.
+    capacity : int
+        Budget, integer units (may be <= 0: all zero).
+    shares : sequence of Fraction
+        Exact shares summing to 1.
+    """
+    if capacity <= 0:
+        return [0] * len(weights)
+    mean = sum(s * w for s, w in zip(shares, weights, strict=True))
+    upper = math.floor((capacity + sum(weights)) / mean)
+    for total in range(upper, 0, -1):
+        counts = apportion(total, shares)
+        if sum(w * n for w, n in zip(weights, counts, strict=True)) <= capacity:
+            return counts
+    return [0] * len(weights)
+
+
+# --- marts ------------------------------------------------------------------
+
+
+@dataclass
+class _Site:
+    grid_id: str
+    transformer_id: str
+    rated: bool
+    secondary_voltage_v: float | None
+    phase_count: int | None
+    upstream: str | None
+
+
+def _phase_count(phases: object) -> int | None:
+    if phases is None or (isinstance(phases, float) and math.isnan(phases)):
+        return None
+    text = str(phases).upper()
+    return sum(1 for p in "ABC" if p in text)
+
+
+def _float_or_none(value: object) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
+def _read_marts(
+    source: psycopg.Connection | Mapping[str, pd.DataFrame],
+    schema: str,
+    grid_id: str | None,
+    transformers: Sequence[str] | None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if isinstance(source, psycopg.Connection):
+        from evcap.marts import read_mart
+
+        dim = read_mart(source, "dim_transformers", schema, transformers, grid_id)
+        headroom = read_mart(
+            source, "transformer_window_headroom", schema, transformers, grid_id
+        )
+    elif isinstance(source, Mapping):
+        try:
+            dim = source["dim_transformers"]
+            headroom = source["transformer_window_headroom"]
+        except KeyError as exc:
+            raise SchemaError(
+                f"source frames lack {exc}; give 'dim_transformers' and "
+                "'transformer_window_headroom'"
+            ) from exc
+        if grid_id is not None:
+            dim = dim[dim["grid_id"] == grid_id]
+            headroom = headroom[headroom["grid_id"] == grid_id]
+    else:
+        raise ConfigError(
+            "source must be a psycopg connection or a mapping of DataFrames"
+        )
+    for name, frame, needed in (
+        ("dim_transformers", dim, DIM_COLUMNS),
+        ("transformer_window_headroom", headroom, HEADROOM_COLUMNS),
+    ):
+        missing = [c for c in needed if c not in frame.columns]
+        if missing:
+            raise SchemaError(f"{name} lacks column(s) {', '.join(missing)}")
+    return dim, headroom
+
+
+def _sites(dim: pd.DataFrame) -> dict[tuple[str, str], _Site]:
+    sites: dict[tuple[str, str], _Site] = {}
+    for grid, transformer, rating, volts, phases, upstream in zip(
+        *(dim[c].tolist() for c in DIM_COLUMNS), strict=True
+    ):
+        key = (str(grid), str(transformer))
+        sites[key] = _Site(
+            key[0],
+            key[1],
+            _float_or_none(rating) is not None,
+            _float_or_none(volts),
+            _phase_count(phases),
+            None if upstream is None or _is_missing(upstream) else str(upstream),
+        )
+    return sites
+
+
+def _budgets(
+    headroom: pd.DataFrame, basis: Basis, windows: Sequence[str]
+) -> dict[tuple[str, str, str], float | None]:
+    column = "firm_headroom_kw" if basis == "firm" else "quantile_headroom_kw"
+    if column not in headroom.columns:
+        raise SchemaError(f"transformer_window_headroom lacks column {column}")
+    frame = headroom[headroom["window_name"].isin(list(windows))]
+    used = (
+        frame["intervals_used"].to_numpy()
+        if "intervals_used" in frame.columns
+        else np.ones(len(frame))
+    )
+    budgets: dict[tuple[str, str, str], float | None] = {}
+    for g, t, w, value, n in zip(
+        frame["grid_id"],
+        frame["transformer_id"],
+        frame["window_name"],
+        frame[column],
+        used,
+        strict=True,
+    ):
+        number = _float_or_none(value)
+        no_data = _float_or_none(n) is not None and float(n) <= 0
+        budgets[(str(g), str(t), str(w))] = None if no_data else number
+    return budgets
+
+
+# --- fit --------------------------------------------------------------------
+
+
+def _compat_reason(site: _Site, charger: ChargerType) -> str | None:
+    if (
+        charger.voltage_v is not None
+        and site.secondary_voltage_v is not None
+        and charger.voltage_v > site.secondary_voltage_v
+    ):
+        return "voltage_above_secondary"
+    if site.phase_count is not None and site.phase_count < charger.phases_required:
+        return "needs_three_phase"
+    return None
+
+
+def _shares(
+    proportions: Sequence[float] | Mapping[str, float] | None,
+    chargers: Sequence[ChargerType],
+) -> list[Fraction]:
+    if proportions is None:
+        raise InvalidChargerError(
+            "this mode needs proportions (percent per charger type, summing to 100)"
+        )
+    names = [c.name for c in chargers]
+    if isinstance(proportions, Mapping):
+        unknown = [str(k) for k in proportions if k not in names]
+        if unknown:
+            raise InvalidChargerError(
+                f"proportions name unknown charger type(s): {', '.join(unknown)}"
+            )
+        values = [proportions.get(n, 0.0) for n in names]
+    else:
+        values = list(proportions)
+        if len(values) != len(names):
+            raise InvalidChargerError(
+                f"{len(values)} proportions for {len(names)} charger types "
+                f"({', '.join(names)}); give one per type"
+            )
+    numbers: list[float] = []
+    for v in values:
+        try:
+            number = float(v)
+        except (TypeError, ValueError) as exc:
+            raise InvalidChargerError(f"proportion {v!r} is not a number") from exc
+        if not math.isfinite(number) or number < 0:
+            raise InvalidChargerError(
+                f"proportions must be finite and >= 0 percent, got {v!r}"
+            )
+        numbers.append(number)
+    total = sum(numbers)
+    if abs(total - 100.0) > 1e-6:
+        raise InvalidChargerError(f"proportions sum to {total:g} %, not 100 %")
+    exact = [Fraction(repr(n)) for n in numbers]
+    exact_total = sum(exact)
+    return [e / exact_total for e in exact]
+
+
+def _count_bounds(
+    values: Mapping[str, int] | None, chargers: Sequence[ChargerType], what: str
+) -> list[int | None]:
+    names = [c.name for c in chargers]
+    if values is None:
+        return [None] * len(names)
+    unknown = [str(k) for k in values if k not in names]
+    if unknown:
+        raise InvalidChargerError(
+            f"{what} names unknown charger type(s): {', '.join(unknown)}"
+        )
+    result: list[int | None] = []
+    for name in names:
+        value = values.get(name)
+        if value is None:
+            result.append(None)
+            continue
+        if isinstance(value, bool) or int(value) != value or value < 0:
+            raise InvalidChargerError(
+                f"{what} for {name} must be an integer >= 0, got {value!r}"
+            )
+        result.append(int(value))
+    return result
+
+
+@dataclass
+class _Fit:
+    counts: list[int]
+    reasons: list[str | None]
+
+
+def _fit_site(
+    mode: str,
+    budget_kw: float | None,
+    site: _Site,
+    chargers: Sequence[ChargerType],
+    draws: Sequence[int],
+    coincidence: float,
+    shares: Sequence[Fraction] | None,
+    lo: Sequence[int],
+    hi: Sequence[int | None],
+    fill: bool,
+) -> _Fit:
+    k = len(chargers)
+    compat = [_compat_reason(site, c) for c in chargers]
+    if not site.rated:
+        return _Fit([0] * k, ["missing_rating"] * k)
+    if budget_kw is None:
+        return _Fit([0] * k, ["no_data_in_window"] * k)
+    base: list[str | None] = [
+        r if r is not None else ("no_headroom" if budget_kw <= 0 else None)
+        for r in compat
+    ]
+    ok = [r is None for r in base]
+    below_one = [
+        single_count(budget_kw, c.power_kw, coincidence) < 1 if ok[i] else False
+        for i, c in enumerate(chargers)
+    ]
+    if mode == "single":
+        counts = [
+            single_count(budget_kw, c.power_kw, coincidence) if ok[i] else 0
+            for i, c in enumerate(chargers)
+        ]
+        reasons = [
+            base[i] or ("headroom_below_one_charger" if counts[i] < 1 else None)
+            for i in range(k)
+        ]
+        return _Fit(counts, reasons)
+    if budget_kw <= 0:
+        return _Fit([0] * k, base)
+    capacity = budget_units(budget_kw)
+    counts = [0] * k
+    if mode == "max-power":
+        if any(lo[i] > 0 and not ok[i] for i in range(k)):
+            result = None
+        else:
+            idx = [i for i in range(k) if ok[i]]
+            result_ok = solve_max_power(
+                [draws[i] for i in idx],
+                capacity,
+                [lo[i] for i in idx],
+                [hi[i] for i in idx],
+            )
+            result = None
+            if result_ok is not None:
+                result = [0] * k
+                for i, n in zip(idx, result_ok, strict=True):
+                    result[i] = n
+        if result is None:
+            reasons = [base[i] or "infeasible_min_count" for i in range(k)]
+            return _Fit([0] * k, reasons)
+        counts = result
+    elif mode in ("count-proportions", "power-proportions"):
+        assert shares is not None
+        idx = [i for i in range(k) if ok[i] and shares[i] > 0]
+        if idx and mode == "count-proportions":
+            scale = sum(shares[i] for i in idx)
+            sub = solve_count_proportions(
+                [draws[i] for i in idx], capacity, [shares[i] / scale for i in idx]
+            )
+            for i, n in zip(idx, sub, strict=True):
+                counts[i] = n
+        elif mode == "power-proportions":
+            for i in idx:
+                s = shares[i]
+                counts[i] = (s.numerator * capacity) // (s.denominator * draws[i])
+        if fill:
+            used = sum(d * n for d, n in zip(draws, counts, strict=True))
+            idx_ok = [i for i in range(k) if ok[i]]
+            extra = solve_max_power([draws[i] for i in idx_ok], capacity - used)
+            assert extra is not None
+            for i, n in zip(idx_ok, extra, strict=True):
+                counts[i] += n
+    else:  # pragma: no cover - validated by fit()
+        raise ConfigError(f"unknown mode {mode!r}")
+    reasons = [
+        base[i] or ("headroom_below_one_charger" if below_one[i] else None)
+        for i in range(k)
+    ]
+    return _Fit(counts, reasons)
+
+
+def _ancestors(
+    sites: Mapping[tuple[str, str], _Site], key: tuple[str, str]
+) -> list[tuple[str, str]]:
+    chain: list[tuple[str, str]] = []
+    seen = {key}
+    up = sites[key].upstream
+    while up is not None:
+        parent = (key[0], up)
+        if parent in seen or parent not in sites:
+            break
+        chain.append(parent)
+        seen.add(parent)
+        up = sites[parent].upstream
+    return chain
+
+
+def _fit_joint(
+    placements: Sequence[tuple[str, str]],
+    sites: Mapping[tuple[str, str], _Site],
+    budgets: Mapping[tuple[str, str, str], float | None],
+    window: str,
+    chargers: Sequence[ChargerType],
+    draws: Sequence[int],
+    coincidence: float,
+    lo: Sequence[int],
+    hi: Sequence[int | None],
+    objective: Objective,
+) -> dict[tuple[str, str], _Fit]:
+    """Network-constrained fit of ``placements`` in one window."""
+    k = len(chargers)
+    fits: dict[tuple[str, str], _Fit] = {}
+
+    def budget(key: tuple[str, str]) -> float | None:
+        if not sites[key].rated:
+            return None
+        return budgets.get((key[0], key[1], window))
+
+    # Placements that can take chargers at all, and the notes of the others.
+    live: list[tuple[str, str]] = []
+    ok_types: dict[tuple[str, str], list[bool]] = {}
+    notes: dict[tuple[str, str], str | None] = {}
+    chains: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for key in placements:
+        site = sites[key]
+        own = budget(key)
+        single = _fit_site(
+            "single", own, site, chargers, draws, coincidence, None, lo, hi, False
+        )
+        chain = _ancestors(sites, key)
+        chains[key] = chain
+        blocked = next(
+            (a for a in chain if (b := budget(a)) is not None and b <= 0), None
+        )
+        unknown = any(budget(a) is None for a in chain)
+        notes[key] = "ancestor_headroom_unknown" if unknown else None
+        if own is None or own <= 0:
+            fits[key] = _Fit([0] * k, single.reasons)
+            continue
+        compat = [_compat_reason(site, c) for c in chargers]
+        if blocked is not None:
+            fits[key] = _Fit([0] * k, [r or "ancestor_no_headroom" for r in compat])
+            continue
+        ok_types[key] = [r is None for r in compat]
+        fits[key] = _Fit([0] * k, [r or notes[key] for r in single.reasons])
+        live.append(key)
+
+    # Independent groups: placements sharing a constrained ancestor.
+    parent: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def find(x: tuple[str, str]) -> tuple[str, str]:
+        while parent.setdefault(x, x) != x:
+            x = parent[x]
+        return x
+
+    for key in live:
+        for a in chains[key]:
+            if budget(a) is not None:
+                parent[find(key)] = find(a)
+    groups: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for key in live:
+        groups.setdefault(find(key), []).append(key)
+
+    for members in groups.values():
+        _solve_joint_group(
+            members, chains, budget, ok_types, draws, lo, hi, objective, fits
+        )
+    return fits
+
+
+def _solve_joint_group(
+    members: list[tuple[str, str]],
+    chains: Mapping[tuple[str, str], list[tuple[str, str]]],
+    budget: Any,
+    ok_types: Mapping[tuple[str, str], list[bool]],
+    draws: Sequence[int],
+    lo: Sequence[int],
+    hi: Sequence[int | None],
+    objective: Objective,
+    fits: dict[tuple[str, str], _Fit],
+) -> None:
+    k = len(draws)
+    variables: list[tuple[tuple[str, str], int]] = [
+        (key, i) for key in members for i in range(k) if ok_types[key][i]
+    ]
+    infeasible_min = any(
+        lo[i] > 0 and not ok_types[key][i] for key in members for i in range(k)
+    )
+    nodes: dict[tuple[str, str], list[int]] = {}
+    for v, (key, _i) in enumerate(variables):
+        for node in (key, *chains[key]):
+            if budget(node) is not None:
+                nodes.setdefault(node, []).append(v)
+    if variables and not infeasible_min:
+        g = math.gcd(*(draws[i] for _key, i in variables))
+        weights = np.array([draws[i] // g for _key, i in variables], dtype=float)
+        caps = {node: budget_units(budget(node)) // g for node in nodes}
+        upper = np.array(
+            [
+                float(min(caps[key] // (draws[i] // g), _or(hi[i], caps[key])))
+                for key, i in variables
+            ]
+        )
+        lower = np.array([lo[i] for _key, i in variables], dtype=float)
+        if np.any(lower > upper):
+            infeasible_min = True
+
+    def mark_infeasible() -> None:
+        for key in members:
+            fits[key].reasons = [
+                r
+                if r not in (None, "ancestor_headroom_unknown")
+                else "infeasible_min_count"
+                for r in fits[key].reasons
+            ]
+
+    if infeasible_min:
+        mark_infeasible()
+        return
+    if not variables:
+        return
+
+    def own_mix(key: tuple[str, str], capacity: int) -> list[int] | None:
+        """Canonical max-power mix of one transformer within ``capacity`` mW."""
+        idx = [i for i in range(k) if ok_types[key][i]]
+        counts = solve_max_power(
+            [draws[i] for i in idx],
+            capacity,
+            [lo[i] for i in idx],
+            [hi[i] for i in idx],
+        )
+        if counts is None:
+            return None
+        full = [0] * k
+        for i, n in zip(idx, counts, strict=True):
+            full[i] = n
+        return full
+
+    def used_mw(vs: Sequence[int], counts: Sequence[int]) -> int:
+        return sum(draws[variables[v][1]] * counts[v] for v in vs)
+
+    if objective == "power":
+        # Independent optima; when no ancestor binds they are the joint optimum.
+        independent: list[int] = []
+        for key in members:
+            own = own_mix(key, budget_units(budget(key)))
+            if own is None:
+                mark_infeasible()
+                return
+            independent += [own[i] for i in range(k) if ok_types[key][i]]
+        if all(
+            used_mw(vs, independent) <= budget_units(budget(node))
+            for node, vs in nodes.items()
+        ):
+            for v, (key, i) in enumerate(variables):
+                fits[key].counts[i] = independent[v]
+            return
+
+    rows: list[tuple[np.ndarray, float, float]] = []
+    for node, vs in nodes.items():
+        row = np.zeros(len(variables))
+        row[vs] = weights[vs]
+        rows.append((row, -np.inf, float(caps[node])))
+    ones = np.ones(len(variables))
+    try:
+        if objective == "power":
+            x = _milp(-weights, rows, upper, lower)
+        else:
+            x = _milp(-ones, rows, upper, lower)
+            best = float(np.rint(ones @ x))
+            x = _milp(
+                -weights,
+                [*rows, (ones, best, best)],
+                upper,
+                lower,
+                time_limit=JOINT_TIE_BREAK_SECONDS,
+            )
+    except _InfeasibleError:
+        mark_infeasible()
+        return
+    counts = [int(v) for v in x]
+    if objective == "power":
+        # Each transformer's share of the optimum as its canonical mix
+        # (fewest chargers, then lexicographic) of exactly that power.
+        canonical: list[int] = []
+        for key in members:
+            vs = [v for v, (kk, _i) in enumerate(variables) if kk == key]
+            own = own_mix(key, used_mw(vs, counts))
+            assert own is not None
+            canonical += [own[i] for i in range(k) if ok_types[key][i]]
+        counts = canonical
+    # Verify in exact integers (HiGHS works in floats).
+    for node, vs in nodes.items():
+        if used_mw(vs, counts) > budget_units(budget(node)):  # pragma: no cover
+            raise ConfigError(
+                f"joint fit violates the headroom of {node[1]}; please report"
+            )
+    for v, (key, i) in enumerate(variables):
+        fits[key].counts[i] = counts[v]
+
+
+def fit(
+    source: psycopg.Connection | Mapping[str, pd.DataFrame],
+    transformers: Sequence[str] | str | None = None,
+    window: str | Sequence[str] | None = "nightly",
+    chargers: pd.DataFrame | str | Path | Sequence[str] | None = None,
+    mode: Mode = "max-power",
+    coincidence: float = 1.0,
+    proportions: Sequence[float] | Mapping[str, float] | None = None,
+    min_counts: Mapping[str, int] | None = None,
+    max_counts: Mapping[str, int] | None = None,
+    basis: Basis = "firm",
+    fill_leftover: bool = False,
+    grid_id: str | None = None,
+    schema: str = "evcap",
+    *,
+    objective: Objective = "power",
+) -> pd.DataFrame:
+    """Fit chargers on transformers, one row per transformer x window x type.
+
+    Parameters
+    ----------
+    source : psycopg.Connection or mapping of str to DataFrame
+        A connection to the database with the marts in ``schema``, or frames
+        ``{"dim_transformers": ..., "transformer_window_headroom": ...}``
+        with the mart column names.
+    transformers : str or sequence of str, optional
+        Transformer ids to fit (all when None; in ``joint`` mode: every
+        transformer without a transformer below it).
+    window : str or sequence of str, optional
+        Charging window name(s) of the seed ``charging_windows``; None = all.
+    chargers : DataFrame, CSV path, or sequence of names, optional
+        Charger types (see :func:`load_charger_types`); names select from the
+        seed ``charger_types.csv``. Default: every seed type.
+    mode : {"single", "count-proportions", "power-proportions", "max-power", "joint"}
+        See the module docstring.
+    coincidence : float
+        Share of chargers drawing at once, in (0, 1]; a charger draws
+        ``coincidence * power_kw`` kW.
+    proportions : sequence of float or mapping, optional
+        Percent per charger type (in charger order, or by name), summing to
+        100; for the two proportion modes.
+    min_counts, max_counts : mapping of str to int, optional
+        Bounds on the count per type and transformer (``max-power``, ``joint``).
+    basis : {"firm", "quantile"}
+        Budget column: ``firm_headroom_kw`` or ``quantile_headroom_kw`` (kW).
+    fill_leftover : bool
+        Proportion modes: add the max-power mix of the leftover budget.
+    grid_id : str, optional
+        Only this grid (transformer ids are unique within a grid only).
+    schema : str
+        Schema of the marts when ``source`` is a connection.
+    objective : {"power", "chargers"}
+        ``joint`` mode: maximise total power (kW) or number of chargers.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`OUTPUT_COLUMNS`: ``count`` (chargers),
+        ``charger_power_kw`` (kW), ``power_kw`` = count x coincidence x power
+        (kW), ``budget_kw`` (the headroom used as budget, kW, null when
+        unknown), ``leftover_kw`` (budget minus the power of the row in
+        ``single`` mode, of the whole mix otherwise, kW), ``reason`` (null
+        when fine; else a code of ``transformer_charger_fit`` or
+        ``infeasible_min_count``, ``ancestor_no_headroom``,
+        ``ancestor_headroom_unknown``). Sorted by grid, transformer, window
+        (in the order asked) and charger type (in the order given).
+
+    Raises
+    ------
+    UnknownTransformerError
+        When a transformer id is not in ``dim_transformers``.
+    ConfigError
+        On an unknown window (the message lists the known ones), mode, basis,
+        coincidence factor outside (0, 1], or options that do not apply.
+    InvalidChargerError
+        On bad charger types, proportions or count bounds.
+    SchemaError
+        When the marts are missing or lack columns.
+    """
+    if mode not in MODES:
+        raise ConfigError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    if basis not in ("firm", "quantile"):
+        raise ConfigError(f"unknown basis {basis!r}; choose firm or quantile")
+    if objective not in ("power", "chargers"):
+        raise ConfigError(f"unknown objective {objective!r}; choose power or chargers")
+    if not (math.isfinite(coincidence) and 0 < coincidence <= 1):
+        raise ConfigError(f"coincidence factor must be in (0, 1], got {coincidence}")
+    charger_list = _resolve_chargers(chargers)
+    proportional = mode in ("count-proportions", "power-proportions")
+    shares = _shares(proportions, charger_list) if proportional else None
+    if proportions is not None and not proportional:
+        raise ConfigError(f"proportions apply to the proportion modes, not {mode}")
+    if fill_leftover and not proportional:
+        raise ConfigError(f"fill_leftover applies to the proportion modes, not {mode}")
+    bounded = mode in ("max-power", "joint")
+    if (min_counts or max_counts) and not bounded:
+        raise ConfigError(f"min/max counts apply to max-power and joint, not {mode}")
+    lo = [n or 0 for n in _count_bounds(min_counts, charger_list, "min count")]
+    hi = _count_bounds(max_counts, charger_list, "max count")
+    for c, n, h in zip(charger_list, lo, hi, strict=True):
+        if h is not None and n > h:
+            raise InvalidChargerError(
+                f"min count {n} of {c.name} is above its max count {h}"
+            )
+    draws = [draw_units(c.power_kw, coincidence) for c in charger_list]
+    if any(d <= 0 for d in draws):
+        raise InvalidChargerError("a charger draws less than 1 mW; check power_kw")
+
+    selected = [transformers] if isinstance(transformers, str) else transformers
+    if selected is not None:
+        selected = list(dict.fromkeys(str(t) for t in selected))
+    dim, headroom = _read_marts(
+        source,
+        schema,
+        grid_id,
+        selected if mode != "joint" and selected is not None else None,
+    )
+    sites = _sites(dim)
+    if selected is not None:
+        present = {t for _g, t in sites}
+        unknown = [t for t in selected if t not in present]
+        if unknown:
+            where = f" in grid {grid_id}" if grid_id is not None else ""
+            raise UnknownTransformerError(
+                f"unknown transformer id(s) {', '.join(unknown)}{where}; "
+                "see dim_transformers"
+            )
+        wanted = set(selected)
+        keys = sorted(k for k in sites if k[1] in wanted)
+    elif mode == "joint":
+        has_child = {(k[0], s.upstream) for k, s in sites.items() if s.upstream}
+        keys = sorted(k for k in sites if k not in has_child)
+    else:
+        keys = sorted(sites)
+    known_windows = sorted({str(w) for w in headroom["window_name"]})
+    if window is None:
+        windows = known_windows
+    else:
+        windows = [window] if isinstance(window, str) else list(window)
+        unknown_windows = [w for w in windows if w not in known_windows]
+        if unknown_windows or not windows:
+            raise ConfigError(
+                f"unknown charging window(s) {', '.join(unknown_windows)}; "
+                f"available: {', '.join(known_windows) or 'none (build the marts)'}"
+            )
+    budgets = _budgets(headroom, basis, windows)
+
+    records: list[tuple[Any, ...]] = []
+    for w in windows:
+        if mode == "joint":
+            joint = _fit_joint(
+                keys,
+                sites,
+                budgets,
+                w,
+                charger_list,
+                draws,
+                coincidence,
+                lo,
+                hi,
+                objective,
+            )
+        for key in keys:
+            site = sites[key]
+            b = budgets.get((key[0], key[1], w)) if site.rated else None
+            if mode == "joint":
+                result = joint[key]
+            else:
+                result = _fit_site(
+                    mode,
+                    b,
+                    site,
+                    charger_list,
+                    draws,
+                    coincidence,
+                    shares,
+                    lo,
+                    hi,
+                    fill_leftover,
+                )
+            power = [
+                n * coincidence * c.power_kw
+                for n, c in zip(result.counts, charger_list, strict=True)
+            ]
+            total = sum(power)
+            for i, c in enumerate(charger_list):
+                left = None
+                if b is not None:
+                    left = b - (power[i] if mode == "single" else total)
+                records.append(
+                    (
+                        key[0],
+                        key[1],
+                        w,
+                        mode,
+                        c.name,
+                        result.counts[i],
+                        c.power_kw,
+                        power[i],
+                        b,
+                        left,
+                        result.reasons[i],
+                    )
+                )
+    window_rank = {w: i for i, w in enumerate(windows)}
+    frame = pd.DataFrame.from_records(records, columns=list(OUTPUT_COLUMNS))
+    if not frame.empty:
+        frame["_w"] = frame["window_name"].map(window_rank)
+        frame = frame.sort_values(
+            ["grid_id", "transformer_id", "_w"], kind="stable"
+        ).drop(columns="_w")
+    frame = frame.reset_index(drop=True)
+    frame["count"] = frame["count"].astype("int64")
+    for column in ("charger_power_kw", "power_kw", "budget_kw", "leftover_kw"):
+        frame[column] = frame[column].astype("float64")
+    frame["reason"] = frame["reason"].astype(object)
+    frame.loc[frame["reason"].isna(), "reason"] = None
+    return frame
+
+
+# --- writing ----------------------------------------------------------------
+
+_MIX_DDL = """
+create table if not exists {table} (
+    grid_id text not null,
+    transformer_id text not null,
+    window_name text not null,
+    mode text not null,
+    charger_type text not null,
+    count integer not null,
+    charger_power_kw double precision not null,
+    power_kw double precision not null,
+    budget_kw double precision,
+    leftover_kw double precision,
+    reason text,
+    fitted_at timestamptz not null default now(),
+    primary key (grid_id, transformer_id, window_name, mode, charger_type)
+)
+"""
+
+
+def write_mix(
+    conn: psycopg.Connection, frame: pd.DataFrame, schema: str = "evcap"
+) -> int:
+    """Upsert a :func:`fit` result into ``<schema>.transformer_charger_mix``.
+
+    Creates the schema and table when missing (primary key grid_id,
+    transformer_id, window_name, mode, charger_type; plus ``fitted_at``).
+    A row with the same key is replaced. Commits.
+
+    Returns
+    -------
+    int
+        Number of rows written.
+
+    Raises
+    ------
+    SchemaError
+        When ``frame`` lacks a column of :data:`OUTPUT_COLUMNS`.
+    """
+    missing = [c for c in OUTPUT_COLUMNS if c not in frame.columns]
+    if missing:
+        raise SchemaError(f"fit result lacks column(s) {', '.join(missing)}")
+    table = sql.Identifier(schema, "transformer_charger_mix")
+    columns = sql.SQL(", ").join(sql.Identifier(c) for c in OUTPUT_COLUMNS)
+    keys = ("grid_id", "transformer_id", "window_name", "mode", "charger_type")
+    updates = sql.SQL(", ").join(
+        sql.SQL("{0} = excluded.{0}").format(sql.Identifier(c))
+        for c in (*OUTPUT_COLUMNS, "fitted_at")
+        if c not in keys
+    )
+    insert = sql.SQL(
+        "insert into {table} ({columns}) values ({values}) "
+        "on conflict ({keys}) do update set {updates}"
+    ).format(
+        table=table,
+        columns=columns,
+        values=sql.SQL(", ").join(sql.Placeholder() * len(OUTPUT_COLUMNS)),
+        keys=sql.SQL(", ").join(sql.Identifier(c) for c in keys),
+        updates=updates,
+    )
+    rows = [
+        tuple(None if _is_missing(v) else _plain(v) for v in row)
+        for row in frame[list(OUTPUT_COLUMNS)].itertuples(index=False, name=None)
+    ]
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute(
+            sql.SQL("create schema if not exists {}").format(sql.Identifier(schema))
+        )
+        cur.execute(sql.SQL(_MIX_DDL).format(table=table))
+        if rows:
+            cur.executemany(insert, rows)
+    if not conn.autocommit:
+        conn.commit()
+    return len(rows)
+
+
+def _or(value: int | None, default: int) -> int:
+    return default if value is None else value
+
+
+def _is_missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
