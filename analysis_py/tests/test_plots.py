@@ -1,0 +1,1073 @@
+"""Tests of evcap.plots: chart specs for known inputs, SQL helpers, PNG export.
+
+The SQL helpers run against hand-made mart tables (:func:`create_marts`) in a
+fresh database on each test server, so these tests do not wait for dbt.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import struct
+import zlib
+from collections.abc import Iterator
+from typing import Any
+
+import altair as alt
+import pandas as pd
+import psycopg
+import pytest
+import vl_convert
+from conftest import DatabaseFactory, Server
+
+from evcap import plots
+from evcap.errors import ConfigError, SchemaError, UnknownTransformerError
+
+# --- hand-made marts -------------------------------------------------------------
+
+MARTS_SQL = """
+create schema {s};
+
+create table {s}.charging_windows (
+    window_name text, description text, month_start int, month_end int,
+    hour_start int, hour_end int, isodow_start int, isodow_end int);
+insert into {s}.charging_windows values
+    ('all_time', 'every interval', null, null, null, null, null, null),
+    ('nightly', 'local 22:00-04:59', null, null, 22, 4, null, null),
+    ('summer', 'June-September', 6, 9, null, null, null, null),
+    ('summer_nightly', 'summer nights', 6, 9, 22, 4, null, null);
+
+create table {s}.charger_types (
+    charger_type text, description text, power_kw float8, voltage_v float8,
+    phases_required int);
+insert into {s}.charger_types values
+    ('level2_7kw', 'Level 2, 7.2 kW', 7.2, 240, 1),
+    ('level2_19kw', 'Level 2, 19.2 kW', 19.2, 240, 1),
+    ('dcfc_50kw', 'DC fast, 50 kW', 50, 480, 3);
+
+create table {s}.dim_transformers as
+select * from (values
+    ('g1', 'SUB1', 'HV/MV', 'ABC', 500.0, 'meta', 600.0, 25000.0, 'pad',
+     49.2800, -123.1200, null, 0, 0, 40, 0.98, 490.0, 1.0, true, null),
+    ('g1', 'T1', 'MV/LV', 'ABC', 75.0, 'meta', 600.0, 12470.0, 'pad',
+     49.2810, -123.1150, 'SUB1', 1, 12, 12, 0.98, 73.5, 1.0, true, null),
+    ('g1', 'T2', 'MV/LV', 'A', 50.0, 'meta', 240.0, 12470.0, 'pole',
+     49.2790, -123.1240, 'SUB1', 1, 10, 10, 0.98, 49.0, 1.0, true, null),
+    ('g1', 'T3', 'MV/LV', 'A', 25.0, 'override', 240.0, 12470.0, 'pole',
+     49.2830, -123.1210, 'SUB1', 1, 8, 8, 0.98, 24.5, 0.8, true, null),
+    ('g1', 'T4', 'MV/LV', 'A', null, null, 240.0, 12470.0, 'pole',
+     49.2770, -123.1180, 'SUB1', 1, 6, 6, 0.98, null, 1.0, false,
+     'rating_missing'),
+    ('g1', 'T5', 'MV/LV', null, 50.0, 'meta', null, 12470.0, 'pole',
+     null, null, 'SUB1', 1, 0, 0, 0.98, 49.0, 1.0, true,
+     'secondary_voltage_missing; phases_missing; no_meters_downstream')
+) as t (grid_id, transformer_id, voltage_level, phases, rating_kva,
+        rating_kva_source, secondary_voltage_v, primary_voltage_v,
+        installation_type, latitude, longitude, upstream_transformer_id,
+        depth, meters_direct, meters_total, power_factor, capacity_kw,
+        capacity_budget, has_valid_rating, data_issues);
+
+-- hourly load for 2024: a daily shape (evening peak) and a winter peak
+create table {s}.fct_transformer_load as
+with spec (transformer_id, base_kw, amp_kw, meters) as (
+    values ('T1', 20.0, 25.0, 12), ('T2', 15.0, 22.0, 10),
+           ('T3', 9.0, 14.0, 8), ('T4', 6.0, 5.0, 6)
+),
+hours as (
+    select generate_series(
+        timestamp '2024-01-01 00:00', timestamp '2024-12-31 23:00',
+        interval '1 hour') as interval_local
+),
+loads as (
+    select
+        'g1' as grid_id,
+        spec.transformer_id,
+        hours.interval_local at time zone 'America/Vancouver' as interval_start,
+        hours.interval_local,
+        3600 as period_s,
+        spec.base_kw
+        + spec.amp_kw * greatest(0, sin(pi() * (extract(hour from
+            hours.interval_local) - 6) / 16))
+        + 0.3 * spec.base_kw * cos(2 * pi() * (extract(doy from
+            hours.interval_local) - 15) / 366)
+        + 2.0 * sin(extract(epoch from hours.interval_local) / 7919.0)
+            as load_kw,
+        spec.meters
+    from spec cross join hours
+)
+select
+    loads.grid_id, loads.transformer_id, loads.interval_start,
+    loads.interval_local, loads.period_s, loads.load_kw,
+    loads.load_kw + 1.0 as consumer_kw, 1.0 as producer_kw,
+    case when extract(doy from loads.interval_local) = 40
+        then loads.meters - 3 else loads.meters end as meters_reporting,
+    loads.meters as meters_expected,
+    case when extract(doy from loads.interval_local) = 40
+        then (loads.meters - 3)::float8 / loads.meters else 1.0 end
+        as meter_coverage,
+    d.capacity_kw,
+    d.capacity_kw - loads.load_kw as headroom_kw,
+    (d.capacity_kw - loads.load_kw) * d.capacity_budget as budgeted_headroom_kw
+from loads
+inner join {s}.dim_transformers as d
+    on d.grid_id = loads.grid_id and d.transformer_id = loads.transformer_id;
+
+create table {s}.transformer_headroom_profile as
+select
+    grid_id, transformer_id,
+    extract(month from interval_local)::int as local_month,
+    extract(hour from interval_local)::int as local_hour,
+    count(*)::int as intervals,
+    max(capacity_kw) as capacity_kw,
+    min(load_kw) as min_load_kw,
+    percentile_cont(0.05) within group (order by load_kw) as p05_load_kw,
+    percentile_cont(0.5) within group (order by load_kw) as p50_load_kw,
+    avg(load_kw) as mean_load_kw,
+    max(load_kw) as max_load_kw,
+    min(headroom_kw) as min_headroom_kw,
+    percentile_cont(0.05) within group (order by headroom_kw) as p05_headroom_kw,
+    percentile_cont(0.5) within group (order by headroom_kw) as p50_headroom_kw,
+    avg(headroom_kw) as mean_headroom_kw,
+    max(headroom_kw) as max_headroom_kw
+from {s}.fct_transformer_load
+group by 1, 2, 3, 4;
+
+create table {s}.transformer_window_headroom as
+with tagged as (
+    select f.*, w.window_name
+    from {s}.fct_transformer_load as f
+    cross join {s}.charging_windows as w
+    where (w.month_start is null
+           or extract(month from f.interval_local)
+              between w.month_start and w.month_end)
+      and (w.hour_start is null
+           or extract(hour from f.interval_local) >= w.hour_start
+           or extract(hour from f.interval_local) <= w.hour_end)
+)
+select
+    d.grid_id, d.transformer_id, w.window_name, d.capacity_kw, d.capacity_budget,
+    count(t.interval_start)::int as intervals_in_window,
+    count(t.interval_start) filter (where t.meter_coverage >= 0.9)::int
+        as intervals_used,
+    count(t.interval_start) filter (where t.meter_coverage < 0.9)::int
+        as intervals_low_coverage,
+    coalesce((count(t.interval_start) filter (where t.meter_coverage >= 0.9))::float8
+        / nullif(count(t.interval_start), 0), 0) as coverage,
+    max(t.load_kw) as peak_load_kw,
+    min(t.budgeted_headroom_kw) filter (where t.meter_coverage >= 0.9)
+        as firm_headroom_kw,
+    0.05 as headroom_quantile,
+    percentile_cont(0.05) within group (order by t.budgeted_headroom_kw)
+        as quantile_headroom_kw
+from {s}.dim_transformers as d
+cross join {s}.charging_windows as w
+left join tagged as t
+    on t.grid_id = d.grid_id and t.transformer_id = d.transformer_id
+    and t.window_name = w.window_name
+where d.depth = 1
+group by d.grid_id, d.transformer_id, w.window_name, d.capacity_kw,
+    d.capacity_budget;
+
+create table {s}.transformer_charger_fit as
+select
+    h.grid_id, h.transformer_id, h.window_name, c.charger_type,
+    c.power_kw as charger_power_kw, c.voltage_v as charger_voltage_v,
+    c.phases_required as charger_phases_required, h.firm_headroom_kw,
+    1.0 as coincidence_factor,
+    case when h.capacity_kw is null or h.firm_headroom_kw is null
+              or c.voltage_v > d.secondary_voltage_v
+              or (c.phases_required = 3 and d.phases <> 'ABC')
+              or h.firm_headroom_kw <= 0 then 0
+         else floor(h.firm_headroom_kw / c.power_kw + 1e-9)::int
+    end as max_chargers,
+    coalesce(c.voltage_v <= d.secondary_voltage_v, false) as voltage_ok,
+    (c.phases_required < 3 or d.phases = 'ABC') as phase_ok,
+    case when h.capacity_kw is null then 'missing_rating'
+         when h.firm_headroom_kw is null then 'no_data_in_window'
+         when c.voltage_v > d.secondary_voltage_v or d.secondary_voltage_v is null
+             then 'voltage_above_secondary'
+         when c.phases_required = 3 and d.phases <> 'ABC' then 'needs_three_phase'
+         when h.firm_headroom_kw <= 0 then 'no_headroom'
+         when h.firm_headroom_kw < c.power_kw then 'headroom_below_one_charger'
+    end as reason
+from {s}.transformer_window_headroom as h
+inner join {s}.dim_transformers as d
+    on d.grid_id = h.grid_id and d.transformer_id = h.transformer_id
+cross join {s}.charger_types as c;
+
+create table {s}.int_data_issues_collected (
+    grid_id text, element_id text, element_type text, data_source_id uuid,
+    issue_code text, detail text, readings bigint);
+insert into {s}.int_data_issues_collected values
+    ('g1', 'M77', 'Meter', null, 'orphan_meter',
+     'walk from M77 ended at L9 after 2 hops', null),
+    ('g1', 'L12', 'ACLineSegment', null, 'topology_cycle',
+     'walk from L12 ended at L12 after 3 hops', null),
+    ('g1', 'T4', 'Transformer', null, 'rating_missing',
+     'meta.rating_kva = null', null),
+    ('g1', 'M3', 'Meter', null, 'rejected_reading_negative',
+     'first at 2024-03-10, last at 2024-03-10 <script>alert(1)</script>', 2);
+"""
+
+
+def create_marts(conn: psycopg.Connection, schema: str = "evcap") -> None:
+    """Create small, realistic mart tables (contract column names) by hand.
+
+    Grid ``g1``: substation SUB1 feeding T1 (75 kVA, three-phase), T2 (50 kVA),
+    T3 (25 kVA, overloaded in the evening, budget 0.8), T4 (no rating) and
+    T5 (no meters, no coordinates, no readings); hourly load for 2024.
+    """
+    conn.execute(MARTS_SQL.replace("{s}", schema))
+    conn.commit()
+
+
+@pytest.fixture(scope="module")
+def marts_dsn(pg_server: Server, database_factory: DatabaseFactory) -> str:
+    """A database holding the hand-made marts in schema ``evcap`` (per module)."""
+    dsn = database_factory(pg_server, "marts")
+    with psycopg.connect(dsn) as conn:
+        create_marts(conn)
+    return dsn
+
+
+@pytest.fixture
+def marts_conn(marts_dsn: str) -> Iterator[psycopg.Connection]:
+    """A connection to the hand-made marts (read only by the tests)."""
+    with psycopg.connect(marts_dsn) as conn:
+        yield conn
+
+
+# --- PNG decoding (no Pillow in the environment) -----------------------------------
+
+
+def decode_png(data: bytes) -> tuple[int, int, list[bytes]]:
+    """Decode an 8-bit RGB/RGBA non-interlaced PNG into (width, height, rows)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    pos = 8
+    idat = b""
+    width = height = channels = 0
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
+        body = data[pos + 8 : pos + 8 + length]
+        pos += 12 + length
+        if kind == b"IHDR":
+            width, height, depth, colour, _, _, interlace = struct.unpack(
+                ">IIBBBBB", body
+            )
+            assert depth == 8, depth
+            assert interlace == 0
+            channels = {2: 3, 6: 4, 0: 1, 4: 2}[colour]
+        elif kind == b"IDAT":
+            idat += body
+        elif kind == b"IEND":
+            break
+    raw = zlib.decompress(idat)
+    stride = width * channels
+    rows: list[bytes] = []
+    previous = bytearray(stride)
+    offset = 0
+    for _ in range(height):
+        filt = raw[offset]
+        line = bytearray(raw[offset + 1 : offset + 1 + stride])
+        offset += 1 + stride
+        for i in range(stride):
+            left = line[i - channels] if i >= channels else 0
+            up = previous[i]
+            upleft = previous[i - channels] if i >= channels else 0
+            if filt == 1:
+                line[i] = (line[i] + left) & 0xFF
+            elif filt == 2:
+                line[i] = (line[i] + up) & 0xFF
+            elif filt == 3:
+                line[i] = (line[i] + (left + up) // 2) & 0xFF
+            elif filt == 4:
+                p = left + up - upleft
+                pa, pb, pc = abs(p - left), abs(p - up), abs(p - upleft)
+                pred = left if pa <= pb and pa <= pc else up if pb <= pc else upleft
+                line[i] = (line[i] + pred) & 0xFF
+        rows.append(bytes(line))
+        previous = line
+    return width, height, [bytes(r) for r in rows]
+
+
+def png_ink(data: bytes) -> tuple[int, int, float]:
+    """(distinct colours, pixels differing from the corner, pixel variance)."""
+    width, height, rows = decode_png(data)
+    channels = len(rows[0]) // width
+    background = rows[0][:channels]
+    colours: set[bytes] = set()
+    ink = 0
+    total = 0.0
+    total_sq = 0.0
+    for row in rows[:: max(1, height // 300)]:
+        for x in range(0, width * channels, channels):
+            pixel = row[x : x + channels]
+            colours.add(pixel)
+            if pixel != background:
+                ink += 1
+            grey = sum(pixel[:3]) / 3
+            total += grey
+            total_sq += grey * grey
+    n = len(rows[:: max(1, height // 300)]) * width
+    mean = total / n
+    return len(colours), ink, total_sq / n - mean * mean
+
+
+# --- hand-made frames ----------------------------------------------------------
+
+
+def series_frame(ids: tuple[str, ...] = ("T1", "T2")) -> pd.DataFrame:
+    days = pd.date_range("2024-06-01", periods=10, freq="D")
+    rows = []
+    for k, tid in enumerate(ids):
+        for i, day in enumerate(days):
+            rows.append(
+                {
+                    "grid_id": "g1",
+                    "transformer_id": tid,
+                    "bin_start": day,
+                    "intervals": 24,
+                    "min_budgeted_headroom_kw": 10.0 - i - k,
+                    "mean_budgeted_headroom_kw": 30.0 - i - k,
+                    "max_load_kw": 40.0 + i,
+                    "mean_load_kw": 20.0,
+                    "capacity_kw": 50.0,
+                }
+            )
+    frame = pd.DataFrame(rows)
+    frame.attrs["bin"] = "day"
+    return frame
+
+
+def quantile_frame(by: str = "month") -> pd.DataFrame:
+    periods = range(1, 13) if by == "month" else range(24)
+    rows = [
+        {
+            "grid_id": "g1",
+            "transformer_id": tid,
+            "period": p,
+            "intervals": 700,
+            "min_budgeted_headroom_kw": -5.0 + p,
+            "p25_budgeted_headroom_kw": 5.0 + p,
+            "p50_budgeted_headroom_kw": 10.0 + p,
+            "p75_budgeted_headroom_kw": 15.0 + p,
+            "max_budgeted_headroom_kw": 30.0 + p,
+            "mean_budgeted_headroom_kw": 11.0 + p,
+        }
+        for tid in ("T1", "T2")
+        for p in periods
+    ]
+    frame = pd.DataFrame(rows)
+    frame.attrs["by"] = by
+    return frame
+
+
+def profile_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "grid_id": "g1",
+                "transformer_id": tid,
+                "local_month": m,
+                "local_hour": h,
+                "intervals": 30,
+                "capacity_kw": 50.0,
+                "min_headroom_kw": 20.0 - h - (5 if m in (1, 12) else 0),
+            }
+            for tid in ("T1", "T2")
+            for m in range(1, 13)
+            for h in range(24)
+        ]
+    )
+
+
+def fit_frame() -> pd.DataFrame:
+    rows = []
+    for tid, head in (("T1", 40.0), ("T2", -3.0)):
+        for window in ("all_time", "nightly"):
+            for ctype, power in (("level2_7kw", 7.2), ("dcfc_50kw", 50.0)):
+                firm = head + (10 if window == "nightly" else 0)
+                n = max(0, int(firm // power))
+                reason = None
+                if n == 0:
+                    reason = (
+                        "no_headroom" if firm <= 0 else "headroom_below_one_charger"
+                    )
+                rows.append(
+                    {
+                        "grid_id": "g1",
+                        "transformer_id": tid,
+                        "window_name": window,
+                        "charger_type": ctype,
+                        "charger_power_kw": power,
+                        "firm_headroom_kw": firm,
+                        "max_chargers": n,
+                        "reason": reason,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def mix_frame() -> pd.DataFrame:
+    rows = []
+    for mode in ("max_power", "count_proportions"):
+        for window, budget in (("all_time", 40.0), ("nightly", 50.0)):
+            used = 0.0
+            counts = {"level2_7kw": 3, "level2_19kw": 1}
+            if mode == "count_proportions":
+                counts = {"level2_7kw": 2, "level2_19kw": 1}
+            for ctype, power in (("level2_7kw", 7.2), ("level2_19kw", 19.2)):
+                used += counts[ctype] * power
+            for ctype, power in (("level2_7kw", 7.2), ("level2_19kw", 19.2)):
+                rows.append(
+                    {
+                        "grid_id": "g1",
+                        "transformer_id": "T1",
+                        "window_name": window,
+                        "mode": mode,
+                        "charger_type": ctype,
+                        "count": counts[ctype],
+                        "charger_power_kw": power,
+                        "power_kw": counts[ctype] * power,
+                        "budget_kw": budget,
+                        "leftover_kw": budget - used,
+                        "reason": None,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def load_frame(ids: tuple[str, ...] = ("T1",)) -> pd.DataFrame:
+    days = pd.date_range("2024-06-01", periods=14, freq="D")
+    frame = pd.DataFrame(
+        [
+            {
+                "grid_id": "g1",
+                "transformer_id": tid,
+                "window_name": "nightly",
+                "added_kw": 21.6,
+                "bin_start": day,
+                "max_load_kw": 40.0 + (i % 7),
+                "max_load_with_chargers_kw": 55.0 + (i % 7),
+                "capacity_kw": 73.5,
+            }
+            for tid in ids
+            for i, day in enumerate(days)
+        ]
+    )
+    frame.attrs["bin"] = "day"
+    return frame
+
+
+def dim_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "grid_id": "g1",
+                "transformer_id": "SUB1",
+                "rating_kva": 500.0,
+                "capacity_kw": 490.0,
+                "latitude": 49.28,
+                "longitude": -123.12,
+                "upstream_transformer_id": None,
+                "meters_total": 20,
+            },
+            {
+                "grid_id": "g1",
+                "transformer_id": "T1",
+                "rating_kva": 75.0,
+                "capacity_kw": 73.5,
+                "latitude": 49.281,
+                "longitude": -123.115,
+                "upstream_transformer_id": "SUB1",
+                "meters_total": 12,
+            },
+            {
+                "grid_id": "g1",
+                "transformer_id": "T2",
+                "rating_kva": 50.0,
+                "capacity_kw": 49.0,
+                "latitude": 49.279,
+                "longitude": -123.124,
+                "upstream_transformer_id": "SUB1",
+                "meters_total": 8,
+            },
+        ]
+    )
+
+
+def window_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "grid_id": "g1",
+                "transformer_id": tid,
+                "window_name": window,
+                "capacity_kw": cap,
+                "intervals_in_window": n,
+                "coverage": 0.99,
+                "peak_load_kw": peak,
+                "firm_headroom_kw": cap - peak,
+            }
+            for tid, cap, peak in (("T1", 73.5, 45.0), ("T2", 49.0, 52.0))
+            for window, n in (("all_time", 8784), ("nightly", 2562))
+        ]
+    )
+
+
+def spec_of(chart: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = chart.to_dict()
+    return spec
+
+
+def datasets(spec: dict[str, Any]) -> list[list[dict[str, Any]]]:
+    return list(spec.get("datasets", {}).values())
+
+
+def all_fields(node: Any) -> set[str]:
+    """Every ``field`` named anywhere in a spec."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "field" and isinstance(value, str):
+                found.add(value)
+            else:
+                found |= all_fields(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= all_fields(item)
+    return found
+
+
+def marks(node: Any) -> list[str]:
+    found: list[str] = []
+    if isinstance(node, dict):
+        mark = node.get("mark")
+        if isinstance(mark, str):
+            found.append(mark)
+        elif isinstance(mark, dict):
+            found.append(str(mark["type"]))
+        for value in node.values():
+            found += marks(value)
+    elif isinstance(node, list):
+        for item in node:
+            found += marks(item)
+    return found
+
+
+def is_no_data(spec: dict[str, Any]) -> bool:
+    """True for the chart of :func:`evcap.plots.no_data_chart`."""
+    mark = spec.get("mark")
+    return isinstance(mark, dict) and mark.get("type") == "text" and "layer" not in spec
+
+
+def titles(spec: dict[str, Any]) -> str:
+    title = spec.get("title")
+    if isinstance(title, dict):
+        return f"{title.get('text', '')} | {title.get('subtitle', '')}"
+    return str(title)
+
+
+# --- chart specs for known inputs -------------------------------------------------
+
+
+def test_headroom_over_time_both_encodes_stat_as_dash_and_transformer_as_colour() -> (
+    None
+):
+    spec = spec_of(plots.headroom_over_time_chart(series_frame(), stat="both"))
+    lines = spec["layer"][1]
+    assert lines["mark"]["type"] == "line"
+    enc = lines["encoding"]
+    assert enc["x"] == {"field": "bin_start", "title": "Local time", "type": "temporal"}
+    assert enc["y"]["field"] == "headroom_kw"
+    assert "kW" in enc["y"]["title"]
+    assert enc["color"]["field"] == "transformer"
+    assert enc["strokeDash"]["field"] == "statistic"
+    assert {t["field"] for t in enc["tooltip"]} >= {"transformer", "headroom_kw"}
+    rows = spec["datasets"][lines["data"]["name"]]
+    assert len(rows) == 2 * 2 * 10  # transformers x statistics x days
+    t1_min = [
+        r["headroom_kw"]
+        for r in rows
+        if r["transformer"] == "T1" and r["statistic"] == "minimum per day"
+    ]
+    assert t1_min == [10.0 - i for i in range(10)]
+    assert "day bins" in titles(spec)
+
+
+@pytest.mark.parametrize(
+    ("stat", "expected"),
+    [("min", {"minimum per day"}), ("mean", {"mean per day"})],
+)
+def test_headroom_over_time_single_stat(stat: Any, expected: set[str]) -> None:
+    spec = spec_of(plots.headroom_over_time_chart(series_frame(("T1",)), stat=stat))
+    rows = spec["datasets"][spec["layer"][1]["data"]["name"]]
+    assert {r["statistic"] for r in rows} == expected
+    assert len(rows) == 10
+
+
+def test_headroom_over_time_rejects_unknown_stat() -> None:
+    with pytest.raises(ConfigError, match="stat"):
+        plots.headroom_over_time_chart(series_frame(), stat="max")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("by", ["month", "hour"])
+def test_boxplot_layers_whisker_box_median(by: str) -> None:
+    spec = spec_of(plots.headroom_boxplot_chart(quantile_frame(by)))
+    kinds = [layer["mark"]["type"] for layer in spec["layer"]]
+    assert kinds == ["rule", "bar", "tick"]
+    whisker, box, median = (layer["encoding"] for layer in spec["layer"])
+    assert whisker["y"]["field"] == "min_budgeted_headroom_kw"
+    assert whisker["y2"]["field"] == "max_budgeted_headroom_kw"
+    assert box["y"]["field"] == "p25_budgeted_headroom_kw"
+    assert box["y2"]["field"] == "p75_budgeted_headroom_kw"
+    assert median["y"]["field"] == "p50_budgeted_headroom_kw"
+    x = whisker["x"]
+    assert x["field"] == "period"
+    assert x["scale"]["domain"] == (
+        list(range(1, 13)) if by == "month" else list(range(24))
+    )
+    assert whisker["xOffset"]["field"] == "transformer"
+    (rows,) = datasets(spec)
+    assert len(rows) == 2 * (12 if by == "month" else 24)
+    assert f"local {by}" in titles(spec)
+
+
+def test_heatmap_is_month_by_hour_with_diverging_colour_around_zero() -> None:
+    spec = spec_of(plots.headroom_heatmap_chart(profile_frame()))
+    assert spec["facet"]["field"] == "transformer"
+    inner = spec["spec"]
+    assert inner["mark"]["type"] == "rect"
+    enc = inner["encoding"]
+    assert enc["x"]["field"] == "local_hour"
+    assert enc["y"]["field"] == "local_month"
+    assert enc["color"]["field"] == "min_headroom_kw"
+    # symmetric domain: 0 kW is the middle (yellow) of red-yellow-green
+    assert enc["color"]["scale"]["domain"] == [-20.0, 20.0]
+    (rows,) = datasets(spec)
+    assert len(rows) == 2 * 12 * 24
+    cell = next(
+        r
+        for r in rows
+        if r["transformer"] == "T2" and r["local_month"] == 1 and r["local_hour"] == 3
+    )
+    assert cell["min_headroom_kw"] == 20.0 - 3 - 5
+
+
+def test_charger_fit_grid_says_why_zero() -> None:
+    spec = spec_of(plots.charger_fit_chart(fit_frame()))
+    assert spec["facet"]["field"] == "charger"
+    assert spec["facet"]["sort"] == ["level2_7kw (7.2 kW)", "dcfc_50kw (50 kW)"]
+    cells, text = spec["spec"]["layer"]
+    assert cells["mark"]["type"] == "rect"
+    assert cells["encoding"]["color"]["field"] == "max_chargers"
+    assert text["encoding"]["text"]["field"] == "label"
+    (rows,) = datasets(spec)
+    labels = {
+        (r["transformer"], r["window_name"], r["charger"]): r["label"] for r in rows
+    }
+    assert labels[("T1", "all_time", "level2_7kw (7.2 kW)")] == "5"
+    assert labels[("T1", "nightly", "level2_7kw (7.2 kW)")] == "6"
+    assert labels[("T2", "all_time", "level2_7kw (7.2 kW)")] == "0 no room"
+    assert labels[("T1", "all_time", "dcfc_50kw (50 kW)")] == "0 < 1"
+
+
+def test_mix_chart_stacks_counts_per_type_and_power_used_vs_left_over() -> None:
+    spec = spec_of(plots.mix_chart(mix_frame()))
+    counts, power = spec["vconcat"]
+    assert counts["mark"]["type"] == "bar"
+    assert counts["encoding"]["y"]["aggregate"] == "sum"
+    assert counts["encoding"]["y"]["field"] == "count"
+    assert counts["encoding"]["color"]["field"] == "charger_type"
+    assert counts["encoding"]["color"]["sort"] == ["level2_7kw", "level2_19kw"]
+    assert counts["encoding"]["column"]["field"] == "mode"
+    assert power["encoding"]["color"]["scale"]["domain"] == ["used", "left over"]
+    rows = spec["datasets"][power["data"]["name"]]
+    got = {(r["mode"], r["window_name"], r["part"]): round(r["kw"], 6) for r in rows}
+    # max_power, all_time: 3 x 7.2 + 1 x 19.2 = 40.8 kW used of a 40 kW budget
+    # (a hand-made frame; the leftover is clipped at 0 for drawing)
+    assert got[("max_power", "all_time", "used")] == 40.8
+    assert got[("max_power", "all_time", "left over")] == 0.0
+    assert got[("count_proportions", "nightly", "used")] == 33.6
+    assert got[("count_proportions", "nightly", "left over")] == round(50 - 33.6, 6)
+
+
+def test_mix_chart_rows_per_transformer_when_several() -> None:
+    two = pd.concat([mix_frame(), mix_frame().assign(transformer_id="T2")])
+    spec = spec_of(plots.mix_chart(two))
+    assert spec["vconcat"][0]["encoding"]["row"]["field"] == "transformer"
+
+
+def test_load_with_chargers_one_transformer_has_capacity_rule() -> None:
+    spec = spec_of(plots.load_with_chargers_chart(load_frame()))
+    lines, rule = spec["layer"]
+    assert lines["mark"]["type"] == "line"
+    assert rule["mark"]["type"] == "rule"
+    assert rule["encoding"]["y"]["field"] == "capacity_kw"
+    assert spec["datasets"][rule["data"]["name"]] == [
+        {"transformer": "T1", "capacity_kw": 73.5, "series": "capacity"}
+    ]
+    rows = spec["datasets"][lines["data"]["name"]]
+    assert {r["series"] for r in rows} == {"today's peak load", "with the chargers"}
+    assert "+21.6 kW in window nightly" in titles(spec)
+
+
+def test_load_with_chargers_several_transformers_facets() -> None:
+    spec = spec_of(plots.load_with_chargers_chart(load_frame(("T1", "T2"))))
+    assert spec["facet"]["field"] == "transformer"
+    assert [layer["mark"]["type"] for layer in spec["spec"]["layer"]] == [
+        "line",
+        "rule",
+    ]
+
+
+def test_grid_overview_ranks_by_firm_headroom_and_colours_utilisation() -> None:
+    spec = spec_of(plots.grid_overview_chart(window_frame(), dim_frame()))
+    bars = spec["layer"][0]
+    assert bars["encoding"]["x"]["field"] == "firm_headroom_kw"
+    assert bars["encoding"]["y"]["sort"] == "x"
+    assert bars["encoding"]["color"]["field"] == "utilisation"
+    rows = spec["datasets"][bars["data"]["name"]]
+    assert [r["transformer"] for r in rows] == ["T2", "T1"]  # tightest first
+    assert rows[0]["utilisation"] == pytest.approx(52.0 / 49.0)
+    assert rows[0]["rating_kva"] == 50.0
+    assert "window all_time" in titles(spec)  # the window with most intervals
+
+
+def test_grid_overview_other_window() -> None:
+    spec = spec_of(
+        plots.grid_overview_chart(window_frame(), None, window_name="nightly")
+    )
+    assert "window nightly" in titles(spec)
+
+
+def test_map_colours_by_chargers_and_greys_transformers_without_fit() -> None:
+    spec = spec_of(plots.transformer_map_chart(dim_frame(), fit_frame()))
+    layer_marks = [layer["mark"]["type"] for layer in spec["layer"]]
+    assert layer_marks == ["rule", "circle", "circle", "text"]
+    points = spec["layer"][2]
+    assert points["encoding"]["x"]["field"] == "longitude"
+    assert points["encoding"]["y"]["field"] == "latitude"
+    assert "°" in points["encoding"]["x"]["title"]
+    assert points["encoding"]["color"]["field"] == "max_chargers"
+    rows = spec["datasets"][points["data"]["name"]]
+    by_id = {r["transformer_id"]: r["max_chargers"] for r in rows}
+    assert by_id == {"SUB1": None, "T1": 5.0, "T2": 0.0}
+    links = spec["datasets"][spec["layer"][0]["data"]["name"]]
+    assert len(links) == 2  # T1 -> SUB1, T2 -> SUB1
+
+
+def test_map_without_coordinates_is_a_no_data_chart() -> None:
+    dim = dim_frame().assign(latitude=None, longitude=None)
+    spec = spec_of(plots.transformer_map_chart(dim, fit_frame()))
+    assert spec["mark"]["type"] == "text"
+    assert "coordinates" in datasets(spec)[0][0]["message"]
+
+
+EMPTY_CASES = [
+    ("over_time", lambda: plots.headroom_over_time_chart(series_frame().iloc[0:0])),
+    ("boxplot", lambda: plots.headroom_boxplot_chart(quantile_frame().iloc[0:0])),
+    ("heatmap", lambda: plots.headroom_heatmap_chart(profile_frame().iloc[0:0])),
+    ("fit", lambda: plots.charger_fit_chart(fit_frame().iloc[0:0])),
+    ("mix", lambda: plots.mix_chart(mix_frame().iloc[0:0])),
+    ("with_chargers", lambda: plots.load_with_chargers_chart(load_frame().iloc[0:0])),
+    ("overview", lambda: plots.grid_overview_chart(window_frame().iloc[0:0])),
+    ("map", lambda: plots.transformer_map_chart(dim_frame().iloc[0:0])),
+    (
+        "overview_no_firm",
+        lambda: plots.grid_overview_chart(window_frame().assign(firm_headroom_kw=None)),
+    ),
+    (
+        "heatmap_all_null",
+        lambda: plots.headroom_heatmap_chart(
+            profile_frame().assign(min_headroom_kw=None)
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "make"), EMPTY_CASES, ids=[c[0] for c in EMPTY_CASES])
+def test_empty_input_gives_a_no_data_chart(name: str, make: Any) -> None:
+    spec = spec_of(make())
+    assert is_no_data(spec)
+    (rows,) = datasets(spec)
+    assert rows[0]["message"].startswith("no ")
+    png = vl_convert.vegalite_to_png(spec, scale=1)
+    _colours, ink, _ = png_ink(png)
+    assert ink > 100, f"{name}: the no-data message is not drawn"
+
+
+# --- PNG export of every chart kind -------------------------------------------------
+
+CHART_CASES = [
+    ("over_time", lambda: plots.headroom_over_time_chart(series_frame())),
+    ("box_month", lambda: plots.headroom_boxplot_chart(quantile_frame("month"))),
+    ("box_hour", lambda: plots.headroom_boxplot_chart(quantile_frame("hour"))),
+    ("heatmap", lambda: plots.headroom_heatmap_chart(profile_frame())),
+    ("fit", lambda: plots.charger_fit_chart(fit_frame())),
+    ("mix", lambda: plots.mix_chart(mix_frame())),
+    ("with_chargers", lambda: plots.load_with_chargers_chart(load_frame())),
+    (
+        "with_chargers_facet",
+        lambda: plots.load_with_chargers_chart(load_frame(("T1", "T2"))),
+    ),
+    ("overview", lambda: plots.grid_overview_chart(window_frame(), dim_frame())),
+    ("map", lambda: plots.transformer_map_chart(dim_frame(), fit_frame())),
+]
+
+
+@pytest.mark.parametrize(("name", "make"), CHART_CASES, ids=[c[0] for c in CHART_CASES])
+def test_png_export_is_not_blank(name: str, make: Any, tmp_path: Any) -> None:
+    out = plots.save_chart(make(), tmp_path / f"{name}.png", scale=1)
+    data = out.read_bytes()
+    width, height, _ = decode_png(data)
+    assert width > 200
+    assert height > 100
+    colours, ink, variance = png_ink(data)
+    # a chart has axes, text and coloured marks: many colours, lots of ink
+    assert colours > 20, f"{name}: only {colours} colours"
+    assert ink > 0.02 * width * min(height, 300), f"{name}: almost blank"
+    assert variance > 100.0, f"{name}: pixel variance {variance:.1f}"
+
+
+@pytest.mark.parametrize("suffix", [".svg", ".html", ".json"])
+def test_save_chart_other_formats(suffix: str, tmp_path: Any) -> None:
+    out = plots.save_chart(
+        plots.charger_fit_chart(fit_frame()), tmp_path / f"c{suffix}"
+    )
+    text = out.read_text(encoding="utf-8")
+    if suffix == ".svg":
+        assert text.startswith("<svg")
+        assert "<rect" in text
+    elif suffix == ".html":
+        assert "vegaEmbed" in text
+        assert "cdn.jsdelivr.net" not in text  # JavaScript inlined, opens offline
+    else:
+        assert '"max_chargers"' in text
+
+
+def test_save_chart_rejects_unknown_format(tmp_path: Any) -> None:
+    with pytest.raises(ConfigError, match=r"\.pdf"):
+        plots.save_chart(plots.no_data_chart("x"), tmp_path / "c.pdf")
+
+
+def test_row_limit_stays_in_force() -> None:
+    big = pd.DataFrame(
+        {
+            "grid_id": "g1",
+            "transformer_id": "T1",
+            "bin_start": pd.date_range("2024-01-01", periods=6000, freq="h"),
+            "min_budgeted_headroom_kw": 1.0,
+            "mean_budgeted_headroom_kw": 2.0,
+        }
+    )
+    with pytest.raises(alt.MaxRowsError):
+        plots.headroom_over_time_chart(big, stat="min").to_dict()
+
+
+# --- SQL helpers against hand-made marts ---------------------------------------------
+
+
+def test_query_headroom_series_bins_in_local_time(
+    marts_conn: psycopg.Connection,
+) -> None:
+    frame = plots.query_headroom_series(
+        marts_conn,
+        ["T1"],
+        start=dt.date(2024, 3, 1),
+        end=dt.date(2024, 3, 31),
+        bin="day",
+    )
+    assert frame.attrs["bin"] == "day"
+    assert len(frame) == 31
+    assert list(frame.columns) == [
+        "grid_id",
+        "transformer_id",
+        "bin_start",
+        "intervals",
+        "min_budgeted_headroom_kw",
+        "mean_budgeted_headroom_kw",
+        "max_load_kw",
+        "mean_load_kw",
+        "capacity_kw",
+    ]
+    assert frame["bin_start"].iloc[0] == pd.Timestamp("2024-03-01")
+    assert set(frame["intervals"]) == {24}  # local days: 24 local hours each
+    check = marts_conn.execute(
+        "select min(budgeted_headroom_kw), avg(budgeted_headroom_kw), max(load_kw)"
+        " from evcap.fct_transformer_load where transformer_id = 'T1'"
+        " and interval_local >= '2024-03-10' and interval_local < '2024-03-11'"
+    ).fetchone()
+    assert check is not None
+    day = frame[frame["bin_start"] == pd.Timestamp("2024-03-10")].iloc[0]
+    assert day["min_budgeted_headroom_kw"] == pytest.approx(check[0])
+    assert day["mean_budgeted_headroom_kw"] == pytest.approx(check[1])
+    assert day["max_load_kw"] == pytest.approx(check[2])
+
+
+def test_query_headroom_series_week_and_auto_bins(
+    marts_conn: psycopg.Connection,
+) -> None:
+    weekly = plots.query_headroom_series(marts_conn, ["T1", "T2"], bin="week")
+    assert 2 * 52 <= len(weekly) <= 2 * 54
+    assert (weekly["bin_start"].dt.dayofweek == 0).all()  # weeks start Monday
+    # a year of hours for 2 transformers is over 5,000 rows: auto picks day
+    auto = plots.query_headroom_series(marts_conn, ["T1", "T2"])
+    assert auto.attrs["bin"] == "day"
+    assert len(auto) == 2 * 366
+    # one transformer, one month: hourly fits
+    hourly = plots.query_headroom_series(
+        marts_conn, ["T1"], start=dt.date(2024, 1, 1), end=dt.date(2024, 1, 31)
+    )
+    assert hourly.attrs["bin"] == "hour"
+    assert len(hourly) == 31 * 24
+
+
+def test_query_headroom_series_refuses_too_many_rows(
+    marts_conn: psycopg.Connection,
+) -> None:
+    with pytest.raises(ConfigError, match="coarser --bin"):
+        plots.query_headroom_series(marts_conn, ["T1"], bin="hour")
+
+
+def test_query_headroom_series_empty_for_transformer_without_readings(
+    marts_conn: psycopg.Connection,
+) -> None:
+    frame = plots.query_headroom_series(marts_conn, ["T5"], bin="day")
+    assert frame.empty
+    spec = spec_of(plots.headroom_over_time_chart(frame))
+    assert spec["mark"]["type"] == "text"
+
+
+def test_query_headroom_quantiles_match_sql_percentiles(
+    marts_conn: psycopg.Connection,
+) -> None:
+    frame = plots.query_headroom_quantiles(marts_conn, ["T1", "T3"], by="month")
+    assert frame.attrs["by"] == "month"
+    assert len(frame) == 24
+    row = frame[(frame["transformer_id"] == "T3") & (frame["period"] == 7)].iloc[0]
+    values = [
+        r[0]
+        for r in marts_conn.execute(
+            "select budgeted_headroom_kw from evcap.fct_transformer_load"
+            " where transformer_id = 'T3' and extract(month from interval_local) = 7"
+        ).fetchall()
+    ]
+    series = pd.Series(values)
+    assert row["intervals"] == len(values)
+    assert row["min_budgeted_headroom_kw"] == pytest.approx(series.min())
+    assert row["p25_budgeted_headroom_kw"] == pytest.approx(series.quantile(0.25))
+    assert row["p50_budgeted_headroom_kw"] == pytest.approx(series.quantile(0.5))
+    assert row["p75_budgeted_headroom_kw"] == pytest.approx(series.quantile(0.75))
+    assert row["max_budgeted_headroom_kw"] == pytest.approx(series.max())
+    hours = plots.query_headroom_quantiles(marts_conn, ["T1"], by="hour")
+    assert list(hours["period"]) == list(range(24))
+
+
+def test_query_load_with_chargers_adds_power_only_in_the_window(
+    marts_conn: psycopg.Connection,
+) -> None:
+    added = pd.DataFrame(
+        {"grid_id": ["g1"], "transformer_id": ["T1"], "added_kw": [10.0]}
+    )
+    frame = plots.query_load_with_chargers(
+        marts_conn,
+        added,
+        window_name="nightly",
+        start=dt.date(2024, 1, 1),
+        end=dt.date(2024, 1, 2),
+        bin="hour",
+    )
+    assert len(frame) == 48
+    hours = frame["bin_start"].dt.hour
+    night = (hours >= 22) | (hours <= 4)
+    diff = frame["max_load_with_chargers_kw"] - frame["max_load_kw"]
+    assert diff[night].tolist() == pytest.approx([10.0] * int(night.sum()))
+    assert diff[~night].tolist() == pytest.approx([0.0] * int((~night).sum()))
+    assert set(frame["capacity_kw"]) == {73.5}
+
+
+def test_query_load_with_chargers_unknown_window(
+    marts_conn: psycopg.Connection,
+) -> None:
+    added = pd.DataFrame(
+        {"grid_id": ["g1"], "transformer_id": ["T1"], "added_kw": [1.0]}
+    )
+    with pytest.raises(ConfigError, match="known: all_time"):
+        plots.query_load_with_chargers(marts_conn, added, window_name="lunch")
+
+
+def test_check_transformers(marts_conn: psycopg.Connection) -> None:
+    plots.check_transformers(marts_conn, ["T1", "T5"])
+    with pytest.raises(UnknownTransformerError, match="T9"):
+        plots.check_transformers(marts_conn, ["T1", "T9"])
+    with pytest.raises(UnknownTransformerError, match="g7"):
+        plots.check_transformers(marts_conn, None, grid_id="g7")
+
+
+def test_missing_marts_raise_schema_error(pg_conn: psycopg.Connection) -> None:
+    with pytest.raises(SchemaError, match="evcap build"):
+        plots.query_headroom_series(pg_conn, ["T1"], bin="day")
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "headroom",
+        "monthly",
+        "hourly",
+        "heatmap",
+        "fit",
+        "mix",
+        "with-chargers",
+        "overview",
+        "map",
+    ],
+)
+def test_make_plot_every_kind_renders(
+    marts_conn: psycopg.Connection, kind: Any
+) -> None:
+    chart = plots.make_plot(marts_conn, kind, ["T1", "T3"])
+    spec = spec_of(chart)
+    assert not is_no_data(spec), kind
+    png = vl_convert.vegalite_to_png(spec, scale=1)
+    colours, ink, _ = png_ink(png)
+    assert colours > 20
+    assert ink > 1000
+
+
+def test_make_plot_transformer_without_readings(marts_conn: psycopg.Connection) -> None:
+    for kind in ("headroom", "monthly", "heatmap", "with-chargers"):
+        spec = spec_of(plots.make_plot(marts_conn, kind, ["T5"]))
+        assert is_no_data(spec), kind
+
+
+def test_map_of_a_large_grid_stays_under_the_row_limit() -> None:
+    n = 6000
+    dim = pd.DataFrame(
+        {
+            "grid_id": "g1",
+            "transformer_id": [f"T{i}" for i in range(n)],
+            "latitude": [49.0 + i * 1e-4 for i in range(n)],
+            "longitude": [-123.0 - (i % 97) * 1e-3 for i in range(n)],
+            "capacity_kw": [float(i % 300) for i in range(n)],
+        }
+    )
+    spec = spec_of(plots.transformer_map_chart(dim))  # no MaxRowsError
+    (rows,) = datasets(spec)  # every layer shares the points
+    assert len(rows) == 4000
+    assert max(r["capacity_kw"] for r in rows) < 300
+    assert "the 4,000 lowest of 6,000" in titles(spec)
+
+
+def test_map_draws_one_panel_per_grid() -> None:
+    south = dim_frame().assign(grid_id="g2", latitude=lambda f: f["latitude"] - 1.0)
+    dim = pd.concat([dim_frame(), south], ignore_index=True)
+    fit = pd.concat([fit_frame(), fit_frame().assign(grid_id="g2")])
+    spec = spec_of(plots.transformer_map_chart(dim, fit))
+    assert [panel["title"] for panel in spec["concat"]] == ["g1", "g2"]
+    assert spec["resolve"]["scale"] == {"x": "independent", "y": "independent"}
+    png = vl_convert.vegalite_to_png(spec, scale=1)
+    colours, ink, _ = png_ink(png)
+    assert colours > 20
+    assert ink > 1000
