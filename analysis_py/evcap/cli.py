@@ -651,6 +651,11 @@ def _add_report_parser(
     parser.add_argument(
         "--out", default="out/report.html", help="HTML file (default: out/report.html)"
     )
+    parser.add_argument(
+        "--screenshot",
+        metavar="PNG",
+        help="also check the page in headless chromium and save a screenshot",
+    )
     parser.set_defaults(handler=_cmd_report)
 
 
@@ -670,6 +675,17 @@ def _cmd_report(args: argparse.Namespace) -> int:
             mix=not args.no_mix,
         )
     print(path.resolve())
+    if args.screenshot:
+        from pathlib import Path
+
+        from evcap import browser
+
+        status = browser.render_status(path)
+        if status.get("errors"):
+            print(f"the page logged errors: {status['errors']}", file=sys.stderr)
+            return 1
+        shot = browser.screenshot(path, Path(args.screenshot))
+        print(f"{shot.resolve()} ({status.get('rendered')} charts rendered)")
     return 0
 
 

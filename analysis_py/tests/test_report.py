@@ -9,14 +9,9 @@ per chart). Without chromium it is a visible skip; with
 
 from __future__ import annotations
 
-import html
-import json
 import os
 import re
-import shutil
-import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +21,7 @@ import pytest
 from conftest import REPO_ROOT, DatabaseFactory, Server
 from test_plots import create_marts, decode_png, png_ink
 
-from evcap import cli
+from evcap import browser, cli
 from evcap.errors import UnknownTransformerError
 from evcap.report import build_report, write_report
 
@@ -54,16 +49,8 @@ def marts_conn(marts_dsn: str) -> Iterator[psycopg.Connection]:
 # --- browser -------------------------------------------------------------------------
 
 
-def chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
 def require_chromium() -> str:
-    found = chromium()
+    found = browser.find_chromium()
     if found is None:
         message = "headless chromium is not installed (apt-get install chromium)"
         if os.environ.get("EVCAP_REQUIRE_BROWSER") == "1":
@@ -72,58 +59,13 @@ def require_chromium() -> str:
     return found
 
 
-def _browser_flags(profile: str) -> list[str]:
-    return [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-default-apps",
-        "--disable-extensions",
-        # network off: every host name resolves to nothing
-        "--host-resolver-rules=MAP * ~NOTFOUND",
-        "--proxy-server=http://127.0.0.1:9",
-        f"--user-data-dir={profile}",
-        "--virtual-time-budget=10000",
-        "--hide-scrollbars",
-    ]
-
-
 def open_in_browser(page: Path, screenshot: Path | None = None) -> dict[str, Any]:
     """Load ``page`` in headless chromium; return the report's status JSON."""
-    exe = require_chromium()
-    with tempfile.TemporaryDirectory(prefix="evcap-chromium-") as profile:
-        done = subprocess.run(
-            [exe, *_browser_flags(profile), "--dump-dom", page.resolve().as_uri()],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr[-2000:]
-        match = re.search(r'<pre id="evcap-status">(.*?)</pre>', done.stdout, re.S)
-        assert match, "no status element in the DOM:\n" + done.stdout[-2000:]
-        assert match.group(1).strip(), "the report's script never finished"
-        status: dict[str, Any] = json.loads(html.unescape(match.group(1)))
-        if screenshot is not None:
-            screenshot.parent.mkdir(parents=True, exist_ok=True)
-            shot = subprocess.run(
-                [
-                    exe,
-                    *_browser_flags(profile),
-                    "--window-size=1400,4000",
-                    f"--screenshot={screenshot}",
-                    page.resolve().as_uri(),
-                ],
-                capture_output=True,
-                text=True,
-                timeout=120,
-                check=False,
-            )
-            assert shot.returncode == 0, shot.stderr[-2000:]
+    require_chromium()
+    status = browser.render_status(page)
+    if screenshot is not None:
+        browser.screenshot(page, screenshot)
+        assert screenshot.stat().st_size > 10_000
     return status
 
 
@@ -231,7 +173,7 @@ def test_report_of_a_transformer_without_readings_renders(
     page = out.read_text(encoding="utf-8")
     assert "no readings for the selection" in page
     assert "No map: dim_transformers has no latitude/longitude." in page
-    if chromium() is not None or os.environ.get("EVCAP_REQUIRE_BROWSER") == "1":
+    if browser.find_chromium() is not None or os.environ.get("EVCAP_REQUIRE_BROWSER") == "1":
         status = open_in_browser(out)
         assert_rendered_cleanly(status, page.count('class="evcap-chart"'))
 
