@@ -24,3 +24,16 @@
 {% macro evcap_prefer_hash_aggregate() -%}
     set local enable_sort = off
 {%- endmacro %}
+
+
+{#-
+    Fresh statistics for a mart after it is built. An incremental run only
+    adds the latest intervals to a large table: re-sampling all of it would
+    cost more than computing them (DESIGN.md section 5), so it is left to
+    autovacuum's analyze there.
+-#}
+{% macro evcap_analyze(relation) -%}
+    {%- if not is_incremental() -%}
+        analyze {{ relation }}
+    {%- endif -%}
+{%- endmacro %}

@@ -20,14 +20,28 @@
 
 {#-
     Load of every transformer in every interval: the net average kW of all
-    meters downstream (consumer - producer), as one hash aggregate of the
-    readings joined to the small meter -> transformer map.
+    meters downstream (consumer - producer). Sums, counts and maxima add up,
+    so the roll-up runs in two steps, single-threaded (a lateral read with an
+    outer reference is parallel-unsafe) but without one giant aggregate:
+
+    1. fed: for each transformer that feeds meters directly, its meters' data
+       sources are read (latest version of every reading, checked by the
+       shared rules in macros/evcap_meter_readings.sql, once per reading)
+       and summed per interval: one small, cache-resident hash table per
+       transformer. Only intervals with a valid reading are kept.
+    2. every transformer adds up the step-1 rows of the feeding transformers
+       below it and of itself (int_transformer_ancestors). A transformer fed
+       by one of them only takes its rows as they are; only the few with
+       several (substations) aggregate.
+
+    Everything is keyed by integer transformer keys; names and capacities are
+    joined at the end.
 
     Incremental runs recompute every interval from the reprocessing cut-off
     on: the latest interval already built for the grid that lags most, minus
     var('lookback_hours'), so late and corrected readings are picked up. A grid
     with meters but nothing built yet forces a full recompute. The cut-off is a
-    constant, so it reaches ts_data_source_select's index as a range.
+    constant, passed to ts_data_source_select as its timerange.
 -#}
 
 {%- set cutoff = none -%}
@@ -45,48 +59,30 @@
             select distinct grid_id
             from {{ ref('int_meters_mapped_to_transformers') }}
         ) as grids
-        left join (
-            select grid_id, max(interval_start) as latest_start
-            from {{ this }}
-            group by grid_id
-        ) as built
-            on grids.grid_id = built.grid_id
+        left join lateral (
+        {#- backwards along the interval_start index: a few rows -#}
+            select loaded.interval_start as latest_start
+            from {{ this }} as loaded
+            where loaded.grid_id = grids.grid_id
+            order by loaded.interval_start desc
+            limit 1
+        ) as built on true
     {%- endset -%}
     {%- set cutoff = run_query(cutoff_query).columns[0].values()[0] -%}
+    {%- if cutoff == '-infinity' -%}
+        {%- set cutoff = none -%}
+    {%- endif -%}
 {%- endif %}
+{%- set starting_at = none if cutoff is none
+    else "cast('" ~ cutoff ~ "' as timestamptz)" %}
+
+{#-
+    The small tables are read where they are used (no shared import CTEs): a
+    CTE used twice is materialized without statistics, and the joins against
+    millions of rows below must be planned from the real row counts.
+-#}
 
 with
-
-readings as (
-
-    {#-
-        Rejected readings stay in (avg_kw is null, ignored by the sums) rather
-        than being filtered: a filter on the computed reject reason makes the
-        planner underestimate the rows by 100x and sort instead of hash.
-    #}
-    select
-        grid_id,
-        meter_id,
-        source_type,
-        interval_start,
-        period_s,
-        case when not is_rejected then avg_kw end as avg_kw
-    from {{ ref('stg_edm__meter_readings') }}
-    {%- if cutoff is not none %}
-        where interval_start >= cast('{{ cutoff }}' as timestamptz)
-    {%- endif %}
-
-),
-
-meter_map as (
-
-    select
-        grid_id,
-        meter_id,
-        transformer_id
-    from {{ ref('int_meters_mapped_to_transformers') }}
-
-),
 
 meters_expected as (
 
@@ -102,86 +98,195 @@ meters_expected as (
 transformers as (
 
     select
-        grid_id,
-        transformer_id,
-        capacity_kw,
-        capacity_budget
-    from {{ ref('dim_transformers') }}
+        ancestry.transformer_key,
+        dim.grid_id,
+        dim.transformer_id,
+        dim.capacity_kw,
+        dim.capacity_budget,
+        coalesce(meters_expected.meters_expected, 0) as meters_expected
+    from {{ ref('dim_transformers') }} as dim
+    inner join {{ ref('int_transformer_ancestors') }} as ancestry
+        on
+            dim.grid_id = ancestry.grid_id
+            and dim.transformer_id = ancestry.transformer_id
+            and ancestry.levels_up = 0
+    left join meters_expected
+        on
+            dim.grid_id = meters_expected.grid_id
+            and dim.transformer_id = meters_expected.transformer_id
+
+),
+
+-- each meter's CONSUMER / PRODUCER data source, at its feeding transformer
+data_sources as (
+
+    select
+        ancestry.transformer_key as feeding_key,
+        data_sources.data_source_id,
+        data_sources.source_type = 'CONSUMER' as is_consumer,
+        data_sources.valid_during
+    from {{ ref('stg_edm__data_sources') }} as data_sources
+    inner join {{ ref('int_meters_mapped_to_transformers') }} as meter_map
+        on
+            data_sources.grid_id = meter_map.grid_id
+            and data_sources.element_id = meter_map.meter_id
+            and meter_map.level = 1
+    inner join {{ ref('int_transformer_ancestors') }} as ancestry
+        on
+            meter_map.grid_id = ancestry.grid_id
+            and meter_map.transformer_id = ancestry.transformer_id
+            and ancestry.levels_up = 0
+    where data_sources.source_type in ('CONSUMER', 'PRODUCER')
+
+),
+
+feeding_transformers as (
+
+    select distinct feeding_key
+    from data_sources
+
+),
+
+fed as materialized (
+
+    select
+        feeding_transformers.feeding_key,
+        per_interval.interval_start,
+        per_interval.period_s,
+        per_interval.consumer_kw,
+        per_interval.producer_kw,
+        per_interval.meters_reporting
+    from feeding_transformers
+    cross join lateral (
+        select
+            readings.interval_start,
+            max(readings.valid_period_s) as period_s,
+            sum(readings.consumer_kw) as consumer_kw,
+            sum(readings.producer_kw) as producer_kw,
+            cast(count(readings.consumer_kw) as integer) as meters_reporting
+        from data_sources
+        cross join
+            lateral (
+            {#-
+                offset 0 keeps this subquery, so the check runs once per
+                reading instead of once in every aggregate above.
+            -#}
+                select
+                    validated.interval_start,
+                    case
+                        when validated.is_valid then validated.period_s
+                    end as valid_period_s,
+                    case
+                        when validated.is_valid and data_sources.is_consumer
+                            then {{ evcap_average_kw(
+                            'validated.energy_kwh', 'validated.period_s'
+                        ) }}
+                    end as consumer_kw,
+                    case
+                        when validated.is_valid and not data_sources.is_consumer
+                            then {{ evcap_average_kw(
+                            'validated.energy_kwh', 'validated.period_s'
+                        ) }}
+                    end as producer_kw
+                from (
+                    select
+                        latest.interval_start,
+                        latest.period_s,
+                        latest.energy_kwh,
+                    {{ evcap_reading_reject_reason(
+                        'latest.energy_kwh',
+                        'latest.period_s',
+                        'latest.interval_start',
+                        'data_sources.valid_during'
+                    ) }} is null as is_valid
+                    from
+                    {{ evcap_latest_readings(
+                        'data_sources.data_source_id', 'kWh', starting_at
+                    ) }} as latest
+                ) as validated
+                offset 0  -- noqa: AM09
+            ) as readings
+        where data_sources.feeding_key = feeding_transformers.feeding_key
+        group by readings.interval_start
+        -- rows only where at least one reading is valid
+        having max(readings.valid_period_s) is not null
+    ) as per_interval
 
 ),
 
 rolled_up as (
 
     select
-        meter_map.grid_id,
-        meter_map.transformer_id,
-        readings.interval_start,
-        max(readings.period_s) filter (
-            where readings.avg_kw is not null
-        ) as period_s,
-        coalesce(
-            sum(readings.avg_kw) filter (
-                where readings.source_type = 'CONSUMER'
-            ),
-            0
-        ) as consumer_kw,
-        coalesce(
-            sum(readings.avg_kw) filter (
-                where readings.source_type = 'PRODUCER'
-            ),
-            0
-        ) as producer_kw,
-        count(readings.avg_kw) filter (
-            where readings.source_type = 'CONSUMER'
-        ) as meters_reporting
-    from readings
-    inner join meter_map
-        on
-            readings.grid_id = meter_map.grid_id
-            and readings.meter_id = meter_map.meter_id
-    group by
-        meter_map.grid_id,
-        meter_map.transformer_id,
-        readings.interval_start
-    having count(readings.avg_kw) > 0
+        ancestry.ancestor_key as transformer_key,
+        fed.interval_start,
+        fed.period_s,
+        fed.consumer_kw,
+        fed.producer_kw,
+        fed.meters_reporting
+    from fed
+    inner join {{ ref('int_transformer_ancestors') }} as ancestry
+        on fed.feeding_key = ancestry.transformer_key
+    where ancestry.ancestor_feeding_transformers = 1
+
+    union all
+
+    select
+        ancestry.ancestor_key as transformer_key,
+        fed.interval_start,
+        max(fed.period_s) as period_s,
+        sum(fed.consumer_kw) as consumer_kw,
+        sum(fed.producer_kw) as producer_kw,
+        sum(fed.meters_reporting) as meters_reporting
+    from fed
+    inner join {{ ref('int_transformer_ancestors') }} as ancestry
+        on fed.feeding_key = ancestry.transformer_key
+    where ancestry.ancestor_feeding_transformers > 1
+    group by ancestry.ancestor_key, fed.interval_start
 
 ),
 
 final as (
 
     select
-        rolled_up.grid_id,
-        rolled_up.transformer_id,
+        transformers.grid_id,
+        transformers.transformer_id,
         rolled_up.interval_start,
         rolled_up.interval_start at time zone '{{ var("local_timezone") }}'
             as interval_local,
-        cast(rolled_up.period_s as integer) as period_s,
-        rolled_up.consumer_kw - rolled_up.producer_kw as load_kw,
-        rolled_up.consumer_kw,
-        rolled_up.producer_kw,
+        rolled_up.period_s,
+        coalesce(rolled_up.consumer_kw, 0)
+        - coalesce(rolled_up.producer_kw, 0) as load_kw,
+        coalesce(rolled_up.consumer_kw, 0) as consumer_kw,
+        coalesce(rolled_up.producer_kw, 0) as producer_kw,
         cast(rolled_up.meters_reporting as integer) as meters_reporting,
-        cast(
-            coalesce(meters_expected.meters_expected, 0) as integer
-        ) as meters_expected,
+        cast(transformers.meters_expected as integer) as meters_expected,
         rolled_up.meters_reporting
-        / cast(nullif(meters_expected.meters_expected, 0) as float8)
+        / cast(nullif(transformers.meters_expected, 0) as float8)
             as meter_coverage,
         transformers.capacity_kw,
         transformers.capacity_kw
-        - (rolled_up.consumer_kw - rolled_up.producer_kw) as headroom_kw,
+        - (
+            coalesce(rolled_up.consumer_kw, 0)
+            - coalesce(rolled_up.producer_kw, 0)
+        ) as headroom_kw,
         (
             transformers.capacity_kw
-            - (rolled_up.consumer_kw - rolled_up.producer_kw)
+            - (
+                coalesce(rolled_up.consumer_kw, 0)
+                - coalesce(rolled_up.producer_kw, 0)
+            )
         ) * transformers.capacity_budget as budgeted_headroom_kw
-    from rolled_up
+    from (
+        {#-
+            Written in the order of the unique index (transformer keys follow
+            grid_id, transformer_id), so building it reads presorted keys:
+            sorting two integers here is cheaper than sorting text there.
+        -#}
+        select * from rolled_up
+        order by transformer_key asc, interval_start asc
+    ) as rolled_up
     inner join transformers
-        on
-            rolled_up.grid_id = transformers.grid_id
-            and rolled_up.transformer_id = transformers.transformer_id
-    left join meters_expected
-        on
-            rolled_up.grid_id = meters_expected.grid_id
-            and rolled_up.transformer_id = meters_expected.transformer_id
+        on rolled_up.transformer_key = transformers.transformer_key
 
 )
 

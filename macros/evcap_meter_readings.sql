@@ -1,0 +1,72 @@
+{#-
+    The rules for meter readings, in one place: stg_edm__meter_readings lists
+    them (with the reason of every rejected one) and fct_transformer_load
+    sums them.
+-#}
+
+
+{#-
+    The latest version of every reading of one data source, as a subquery for
+    `cross join lateral`: duplicates of an interval are resolved per data
+    source (latest `received` wins; ties: larger value, then shorter period),
+    so the sort is small and reuses the source's (id, metric, ts) order.
+    Columns: interval_start, period_s, energy_kwh, received_at.
+
+    `starting_at` (a timestamptz SQL expression, optional) keeps intervals
+    from then on: passed to ts_data_source_select as its `timerange`, and
+    repeated on the timestamp, which an inlined function turns into an index
+    range (PostgreSQL 15 does not do that for `ts <@ range`). All versions of
+    an interval share its timestamp, so this filter never changes a winner.
+-#}
+{% macro evcap_latest_readings(data_source_id_expr, metric_key='kWh', starting_at=none) -%}
+    (
+        select distinct on (ts.timestamp)
+            ts.timestamp as interval_start,
+            ts.period as period_s,
+            ts.value as energy_kwh,
+            ts.received as received_at
+        from
+            {{ evcap_ts_data_source_select(
+                data_source_id_expr,
+                metric_key,
+                none if starting_at is none
+                else 'tstzrange(' ~ starting_at ~ ', null)'
+            ) }} as ts
+        {%- if starting_at is not none %}
+            where ts.timestamp >= {{ starting_at }}
+        {%- endif %}
+        order by
+            ts.timestamp asc,
+            ts.received desc nulls last,
+            ts.value desc nulls last,
+            ts.period asc
+    )
+{%- endmacro %}
+
+
+{#-
+    Why a reading is rejected (null = valid), checked in this order. A
+    rejected reading is listed in staging and never summed.
+-#}
+{% macro evcap_reading_reject_reason(energy_kwh, period_s, interval_start, valid_during) -%}
+    case
+        when {{ energy_kwh }} is null then 'value_missing'
+        when
+            {{ energy_kwh }} in (
+                cast('NaN' as float8),
+                cast('Infinity' as float8),
+                cast('-Infinity' as float8)
+            )
+            then 'value_not_finite'
+        when {{ period_s }} is null or {{ period_s }} <= 0 then 'period_invalid'
+        when {{ energy_kwh }} < 0 then 'negative_energy'
+        when not {{ valid_during }} @> {{ interval_start }}
+            then 'outside_valid_range'
+    end
+{%- endmacro %}
+
+
+{#- Average kW over the interval from its kWh (DESIGN.md section 1). -#}
+{% macro evcap_average_kw(energy_kwh, period_s) -%}
+    {{ energy_kwh }} * 3600.0 / {{ period_s }}
+{%- endmacro %}
