@@ -10,7 +10,9 @@
     `cross join lateral`: duplicates of an interval are resolved per data
     source (latest `received` wins; ties: larger value, then shorter period),
     so the sort is small and reuses the source's (id, metric, ts) order.
-    Columns: interval_start, period_s, energy_kwh, received_at.
+    Columns: interval_start, period_s, energy_kwh, received_at, then any
+    `extra_columns` (SQL select items over `ts."timestamp"`, `ts.value`,
+    `ts.period`, `ts.received`, computed in the same pass).
 
     `starting_at` (a timestamptz SQL expression, optional) keeps intervals
     from then on: passed to ts_data_source_select as its `timerange`, and
@@ -18,13 +20,18 @@
     range (PostgreSQL 15 does not do that for `ts <@ range`). All versions of
     an interval share its timestamp, so this filter never changes a winner.
 -#}
-{% macro evcap_latest_readings(data_source_id_expr, metric_key='kWh', starting_at=none) -%}
+{% macro evcap_latest_readings(
+    data_source_id_expr, metric_key='kWh', starting_at=none, extra_columns=[]
+) -%}
     (
         select distinct on (ts.timestamp)
             ts.timestamp as interval_start,
             ts.period as period_s,
             ts.value as energy_kwh,
             ts.received as received_at
+            {%- for column in extra_columns %},
+            {{ column }}
+            {%- endfor %}
         from
             {{ evcap_ts_data_source_select(
                 data_source_id_expr,
@@ -63,6 +70,28 @@
         when not {{ valid_during }} @> {{ interval_start }}
             then 'outside_valid_range'
     end
+{%- endmacro %}
+
+
+{#-
+    True when a reading is valid, i.e. exactly when
+    evcap_reading_reject_reason(...) is null; null or false otherwise. The
+    cheap form for the roll-up: `value >= 0 and value < 'Infinity'` rejects
+    null, negative, NaN (PostgreSQL orders NaN above every number) and both
+    infinities in two comparisons. The unit test
+    fct_transformer_load.load_rejects_exactly_what_staging_rejects holds the
+    two macros together.
+-#}
+{% macro evcap_reading_is_valid(energy_kwh, period_s, interval_start, valid_during) -%}
+    (
+        {{ energy_kwh }} >= 0
+        and {{ energy_kwh }} < cast('Infinity' as float8)
+        and {{ period_s }} > 0
+        and (
+            {{ valid_during }} is null
+            or {{ valid_during }} @> {{ interval_start }}
+        )
+    )
 {%- endmacro %}
 
 

@@ -82,6 +82,21 @@
     millions of rows below must be planned from the real row counts.
 -#}
 
+
+{#-
+    Validity and kW computed in the same pass as the dedupe, once per reading
+    (null for a rejected reading), so the aggregates only filter on a boolean
+    of the data source.
+-#}
+{%- set avg_kw_column -%}
+    case
+        when {{ evcap_reading_is_valid(
+            'ts.value', 'ts.period', 'ts.timestamp', 'data_sources.valid_during'
+        ) }}
+            then {{ evcap_average_kw('ts.value', 'ts.period') }}
+    end as avg_kw
+{%- endset %}
+
 with
 
 meters_expected as (
@@ -160,56 +175,34 @@ fed as materialized (
     cross join lateral (
         select
             readings.interval_start,
-            max(readings.valid_period_s) as period_s,
-            sum(readings.consumer_kw) as consumer_kw,
-            sum(readings.producer_kw) as producer_kw,
-            cast(count(readings.consumer_kw) as integer) as meters_reporting
+            max(readings.period_s) filter (
+                where readings.avg_kw is not null
+            ) as period_s,
+            sum(readings.avg_kw) filter (
+                where data_sources.is_consumer
+            ) as consumer_kw,
+            sum(readings.avg_kw) filter (
+                where not data_sources.is_consumer
+            ) as producer_kw,
+            cast(
+                count(readings.avg_kw) filter (
+                    where data_sources.is_consumer
+                ) as integer
+            ) as meters_reporting
         from data_sources
         cross join
-            lateral (
-            {#-
-                offset 0 keeps this subquery, so the check runs once per
-                reading instead of once in every aggregate above.
-            -#}
-                select
-                    validated.interval_start,
-                    case
-                        when validated.is_valid then validated.period_s
-                    end as valid_period_s,
-                    case
-                        when validated.is_valid and data_sources.is_consumer
-                            then {{ evcap_average_kw(
-                            'validated.energy_kwh', 'validated.period_s'
-                        ) }}
-                    end as consumer_kw,
-                    case
-                        when validated.is_valid and not data_sources.is_consumer
-                            then {{ evcap_average_kw(
-                            'validated.energy_kwh', 'validated.period_s'
-                        ) }}
-                    end as producer_kw
-                from (
-                    select
-                        latest.interval_start,
-                        latest.period_s,
-                        latest.energy_kwh,
-                    {{ evcap_reading_reject_reason(
-                        'latest.energy_kwh',
-                        'latest.period_s',
-                        'latest.interval_start',
-                        'data_sources.valid_during'
-                    ) }} is null as is_valid
-                    from
-                    {{ evcap_latest_readings(
-                        'data_sources.data_source_id', 'kWh', starting_at
-                    ) }} as latest
-                ) as validated
-                offset 0  -- noqa: AM09
-            ) as readings
-        where data_sources.feeding_key = feeding_transformers.feeding_key
+            lateral
+            {{ evcap_latest_readings(
+                'data_sources.data_source_id',
+                'kWh',
+                starting_at,
+                extra_columns=[avg_kw_column],
+            ) }} as readings
+        where data_sources.feeding_key
+            = feeding_transformers.feeding_key
         group by readings.interval_start
         -- rows only where at least one reading is valid
-        having max(readings.valid_period_s) is not null
+        having count(readings.avg_kw) > 0
     ) as per_interval
 
 ),
