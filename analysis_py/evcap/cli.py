@@ -342,9 +342,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         out_dir.mkdir(parents=True, exist_ok=True)
         report = write_report(conn, out_dir / "report.html", schema=args.schema)
     print(f"[5/5] report: {report.resolve()}")
+    import resource
+
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
-        f"done in {time.perf_counter() - started:.0f} s. Marts are in schema "
-        f"{args.schema!r}; connect with: {_psql_hint(resolved)}"
+        f"done in {time.perf_counter() - started:.0f} s (peak memory of this "
+        f"process, generator included: {peak_mib:.0f} MiB). "
+        f"Marts are in schema {args.schema!r}; connect with: {_psql_hint(resolved)}"
     )
     return 0
 
@@ -716,7 +720,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse ``argv``, run the command, map errors to exit code 2."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        if args.command != "dbt":
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        # `evcap dbt --debug run ...`: dbt's own flags pass through.
+        args.dbt_args = [*unknown, *args.dbt_args]
     try:
         return int(args.handler(args))
     except EvcapError as exc:

@@ -1,7 +1,8 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
+        incremental_strategy='evcap_replace_since',
+        evcap_time_column='interval_start',
         unique_key=['grid_id', 'transformer_id', 'interval_start'],
         on_schema_change='append_new_columns',
         indexes=[
