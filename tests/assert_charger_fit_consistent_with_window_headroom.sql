@@ -89,6 +89,7 @@ validation_errors as (
             and expected_rows.intervals_used > 0
         )
         or (fit.reason = 'voltage_above_secondary' and fit.voltage_ok)
+        or (fit.reason = 'secondary_not_low_voltage' and fit.voltage_ok)
         or (fit.reason = 'needs_three_phase' and fit.phase_ok)
         or (fit.reason = 'no_headroom' and fit.firm_headroom_kw > 0)
         or (

@@ -44,8 +44,9 @@ is rounded to the nearest mW, a budget is floored to the mW after adding
 1e-3 mW (so that exact multiples survive float noise). With the optional
 ``fill_leftover`` the proportion modes add the max-power mix of the leftover.
 
-Types a transformer cannot supply (charger voltage above the secondary
-voltage, three phases needed on a one-phase transformer) get 0 in every mode.
+Types a transformer cannot supply (a medium-voltage secondary above
+:data:`MAX_LOW_VOLTAGE_V`, charger voltage above the secondary voltage, three
+phases needed on a one-phase transformer) get 0 in every mode.
 An unknown secondary voltage or phase set does not block a type (as in SQL).
 """
 
@@ -109,6 +110,11 @@ UNITS_PER_KW = 1_000_000
 
 SINGLE_EPSILON = 1e-9
 """Tolerance of the single-type count rule, as in the SQL mart."""
+
+MAX_LOW_VOLTAGE_V = 1000.0
+"""Chargers connect at low voltage: a transformer whose secondary is above this
+(V) fits none (reason ``secondary_not_low_voltage``). Mirrors the dbt var
+``max_low_voltage_v`` (default 1000 V, the IEC low-voltage limit)."""
 
 BITSET_LIMIT_BITS = 1 << 26
 """Largest budget (in units of the gcd of the draws) solved by the exact
@@ -735,6 +741,11 @@ def _budgets(
 
 
 def _compat_reason(site: _Site, charger: ChargerType) -> str | None:
+    if (
+        site.secondary_voltage_v is not None
+        and site.secondary_voltage_v > MAX_LOW_VOLTAGE_V
+    ):
+        return "secondary_not_low_voltage"
     if (
         charger.voltage_v is not None
         and site.secondary_voltage_v is not None

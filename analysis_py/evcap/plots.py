@@ -65,6 +65,7 @@ SUBSTATION_LEVELS = ("HV/MV",)
 _REASON_SHORT = {
     "missing_rating": "no rating",
     "no_data_in_window": "no data",
+    "secondary_not_low_voltage": "MV",
     "voltage_above_secondary": "voltage",
     "needs_three_phase": "3-phase",
     "no_headroom": "no room",

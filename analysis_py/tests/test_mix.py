@@ -253,6 +253,25 @@ def _reasons(frame: pd.DataFrame, transformer: str = "T1") -> dict[str, Any]:
     return dict(zip(rows["charger_type"], rows["reason"], strict=True))
 
 
+@pytest.mark.parametrize("mode", ["single", "max-power", "joint"])
+def test_medium_voltage_secondary_fits_no_charger(mode: str) -> None:
+    # A 12.47 kV secondary (substation or MV/MV step) with 900 kW to spare:
+    # chargers connect at low voltage, so none fits, in every mode.
+    out = evcap.fit(
+        _frames({"T1": 900.0}, volts=12_470.0, phases="ABC"),
+        chargers=CHARGERS,
+        mode=mode,
+    )
+    assert (out["count"] == 0).all()
+    assert set(out["reason"]) == {"secondary_not_low_voltage"}
+    at_limit = evcap.fit(
+        _frames({"T1": 900.0}, volts=mix.MAX_LOW_VOLTAGE_V, phases="ABC"),
+        chargers=CHARGERS,
+        mode=mode,
+    )
+    assert at_limit["count"].sum() > 0
+
+
 def test_count_proportions_through_fit() -> None:
     out = evcap.fit(
         _frames({"T1": 100.0}),

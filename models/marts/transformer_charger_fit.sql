@@ -2,7 +2,8 @@
     How many chargers of one type fit on a transformer in a charging window:
     floor(firm headroom / (coincidence factor x charger kW)), and 0 with a
     reason when the transformer has no rating, no data in the window, a
-    secondary voltage below the charger's, too few phases, or too little
+    medium-voltage secondary (above var('max_low_voltage_v'): chargers
+    connect at low voltage), a secondary voltage below the charger's, too few phases, or too little
     headroom. Reasons are checked in that order. An unknown secondary voltage
     or phase set does not block a count (voltage_ok / phase_ok are null and
     dim_transformers.data_issues says so).
@@ -51,8 +52,9 @@ checked as (
         charger_types.phases_required as charger_phases_required,
         window_headroom.firm_headroom_kw,
         cast({{ var('coincidence_factor') }} as float8) as coincidence_factor,
-        charger_types.voltage_v
-        <= transformers.secondary_voltage_v as voltage_ok,
+        charger_types.voltage_v <= transformers.secondary_voltage_v
+        and transformers.secondary_voltage_v
+        <= {{ var('max_low_voltage_v') }} as voltage_ok,
         case
             when transformers.phases is not null
                 then transformers.phase_count >= charger_types.phases_required
@@ -60,6 +62,10 @@ checked as (
         case
             when transformers.rating_kva is null then 'missing_rating'
             when window_headroom.intervals_used = 0 then 'no_data_in_window'
+            when
+                transformers.secondary_voltage_v
+                > {{ var('max_low_voltage_v') }}
+                then 'secondary_not_low_voltage'
             when charger_types.voltage_v > transformers.secondary_voltage_v
                 then 'voltage_above_secondary'
             when
