@@ -524,18 +524,6 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
 # --- plot / report --------------------------------------------------------
 
-PLOT_KINDS = (
-    "headroom",
-    "monthly",
-    "hourly",
-    "heatmap",
-    "fit",
-    "mix",
-    "with-chargers",
-    "overview",
-    "map",
-)
-
 
 def _add_selection_options(parser: argparse.ArgumentParser) -> None:
     import datetime as dt
@@ -573,6 +561,8 @@ def _add_plot_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "(peak load with the chargers added), overview (ranked by firm "
         "headroom), map (transformers coloured by chargers that fit).",
     )
+    from evcap.plots import PLOT_KINDS
+
     parser.add_argument("kind", choices=PLOT_KINDS, metavar="KIND", help="chart kind")
     _add_connection_options(parser)
     _add_selection_options(parser)

@@ -21,7 +21,7 @@ import datetime as dt
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import altair as alt
 import pandas as pd
@@ -1655,6 +1655,8 @@ PlotKind = Literal[
     "overview",
     "map",
 ]
+PLOT_KINDS: tuple[str, ...] = get_args(PlotKind)
+"""The chart kinds of :func:`make_plot` (and of ``evcap plot``)."""
 
 
 def _pick_window(frame: pd.DataFrame, window: str | None) -> str | None:

@@ -108,6 +108,13 @@ def _note(text: str) -> str:
     return f'<p class="note">{_esc(text)}</p>'
 
 
+def _table_or_none(frame: pd.DataFrame, columns: Sequence[tuple[str, str, str]]) -> str:
+    """:func:`_table` of the ``columns`` that ``frame`` has, or a "None." note."""
+    if frame.empty:
+        return _note("None.")
+    return _table(frame, [(c, h, f) for c, h, f in columns if c in frame.columns])
+
+
 def _spec_json(chart: Any) -> str:
     """The chart's Vega-Lite spec as JSON safe inside a script element."""
     spec = chart.to_dict()
@@ -566,25 +573,18 @@ def _quality_section(data: ReportData) -> Section:
     dim = data.dim
     flagged = dim[dim["data_issues"].notna()] if "data_issues" in dim else dim.iloc[0:0]
     section.html_parts.append("<h3>Transformers with nameplate or topology issues</h3>")
-    if flagged.empty:
-        section.html_parts.append(_note("None."))
-    else:
-        section.html_parts.append(
-            _table(
-                flagged,
-                [
-                    (c, h, f)
-                    for c, h, f in (
-                        ("grid_id", "Grid", ""),
-                        ("transformer_id", "Transformer", ""),
-                        ("rating_kva", "Rating (kVA)", ",.0f"),
-                        ("meters_total", "Meters", ""),
-                        ("data_issues", "Issues", ""),
-                    )
-                    if c in flagged.columns
-                ],
-            )
+    section.html_parts.append(
+        _table_or_none(
+            flagged,
+            [
+                ("grid_id", "Grid", ""),
+                ("transformer_id", "Transformer", ""),
+                ("rating_kva", "Rating (kVA)", ",.0f"),
+                ("meters_total", "Meters", ""),
+                ("data_issues", "Issues", ""),
+            ],
         )
+    )
     heads = data.window_headroom
     heads = heads[heads["window_name"] == data.window]
     if not heads.empty:
@@ -596,27 +596,20 @@ def _quality_section(data: ReportData) -> Section:
         f"<h3>Low meter coverage in window {_esc(data.window)} "
         f"(under {LOW_COVERAGE:.0%} of intervals usable)</h3>"
     )
-    if low.empty:
-        section.html_parts.append(_note("None."))
-    else:
-        section.html_parts.append(
-            _table(
-                low,
-                [
-                    (c, h, f)
-                    for c, h, f in (
-                        ("grid_id", "Grid", ""),
-                        ("transformer_id", "Transformer", ""),
-                        ("window_name", "Window", ""),
-                        ("intervals_in_window", "Intervals", ""),
-                        ("intervals_used", "Used", ""),
-                        ("intervals_low_coverage", "Low coverage", ""),
-                        ("coverage", "Coverage", ".0%"),
-                    )
-                    if c in low.columns
-                ],
-            )
+    section.html_parts.append(
+        _table_or_none(
+            low,
+            [
+                ("grid_id", "Grid", ""),
+                ("transformer_id", "Transformer", ""),
+                ("window_name", "Window", ""),
+                ("intervals_in_window", "Intervals", ""),
+                ("intervals_used", "Used", ""),
+                ("intervals_low_coverage", "Low coverage", ""),
+                ("coverage", "Coverage", ".0%"),
+            ],
         )
+    )
     section.html_parts.append(
         "<h3>Orphan meters, topology cycles and rejected readings</h3>"
     )

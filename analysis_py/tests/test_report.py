@@ -173,7 +173,10 @@ def test_report_of_a_transformer_without_readings_renders(
     page = out.read_text(encoding="utf-8")
     assert "no readings for the selection" in page
     assert "No map: dim_transformers has no latitude/longitude." in page
-    if browser.find_chromium() is not None or os.environ.get("EVCAP_REQUIRE_BROWSER") == "1":
+    if (
+        browser.find_chromium() is not None
+        or os.environ.get("EVCAP_REQUIRE_BROWSER") == "1"
+    ):
         status = open_in_browser(out)
         assert_rendered_cleanly(status, page.count('class="evcap-chart"'))
 
