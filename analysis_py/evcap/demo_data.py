@@ -1211,7 +1211,9 @@ def _source_uuid(spec: GridSpec, grid_id: str, element_id: str, kind: str) -> st
 
 
 def _sources_frame(meters: pd.DataFrame, grid_id: str, spec: GridSpec) -> pd.DataFrame:
-    valid = f"[{spec.start_utc.isoformat(sep=' ')},{spec.end_utc.isoformat(sep=' ')})"
+    # Installed at the start and still installed: no upper bound, as in a live
+    # EDM, so readings appended later (incremental runs) are valid too.
+    valid = f"[{spec.start_utc.isoformat(sep=' ')},)"
     rows = []
     for m in meters.itertuples(index=False):
         mid = str(m.grid_element_id)

@@ -681,8 +681,8 @@ def test_load_writes_the_frames_and_is_idempotent(standin: psycopg.Connection) -
     sources = standin.execute(
         "select count(*) from edm.grid_element_data_source"
         " where metrics = array['kWh','V'] and type = 'CONSUMER'"
-        " and lower(valid) = %s and upper(valid) = %s",
-        (DEFECTS.start_utc, DEFECTS.end_utc),
+        " and lower(valid) = %s and upper_inf(valid)",
+        (DEFECTS.start_utc,),
     ).fetchone()
     assert sources is not None
     assert sources[0] == len(grid.meters)
