@@ -12,12 +12,18 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from evcap import __version__, db
 from evcap.errors import EvcapError
 
+if TYPE_CHECKING:
+    from evcap.demo_data import GridSpec
 
-def _add_connection_options(parser: argparse.ArgumentParser) -> None:
+
+def _add_connection_options(
+    parser: argparse.ArgumentParser, *, edm_schema: bool = False
+) -> None:
     parser.add_argument(
         "--dsn",
         help="PostgreSQL connection string (default: EVCAP_DSN, PG* variables, "
@@ -28,11 +34,12 @@ def _add_connection_options(parser: argparse.ArgumentParser) -> None:
         default="evcap",
         help="schema holding evcap's models (default: evcap)",
     )
-    parser.add_argument(
-        "--edm-schema",
-        default="edm",
-        help="schema of the Awesense EDM source (default: edm)",
-    )
+    if edm_schema:
+        parser.add_argument(
+            "--edm-schema",
+            default="edm",
+            help="schema of the Awesense EDM source (default: edm)",
+        )
 
 
 # --- db -------------------------------------------------------------------
@@ -150,7 +157,7 @@ def _add_grid_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _grid_spec(args: argparse.Namespace) -> object:
+def _grid_spec(args: argparse.Namespace) -> GridSpec:
     from evcap.demo_data import GridSpec
 
     return GridSpec(
@@ -169,14 +176,14 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
 
     spec = _grid_spec(args)
     with db.connection(args.dsn) as conn:
-        summary = load_grid(conn, spec, schema=args.edm_schema)  # type: ignore[arg-type]
+        summary = load_grid(conn, spec, schema=args.edm_schema)
     print(summary)
     return 0
 
 
 def _add_build_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("build", help="run `dbt build` (models, seeds, tests)")
-    _add_connection_options(parser)
+    _add_connection_options(parser, edm_schema=True)
     parser.add_argument(
         "--full-refresh", action="store_true", help="rebuild incremental models"
     )
@@ -279,7 +286,7 @@ def _add_demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "demo",
         help="everything at once: EDM stand-in, synthetic grid, dbt build, fits, report",
     )
-    _add_connection_options(parser)
+    _add_connection_options(parser, edm_schema=True)
     _add_grid_options(parser)
     parser.set_defaults(meters=80, days=365, grids=2, defects=True)
     parser.add_argument(
@@ -313,7 +320,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         print(
             f"[2/5] EDM stand-in in schema {args.edm_schema!r} (geometry as {geometry})"
         )
-        summary = load_grid(conn, _grid_spec(args), schema=args.edm_schema)  # type: ignore[arg-type]
+        summary = load_grid(conn, _grid_spec(args), schema=args.edm_schema)
         print(f"      {summary}")
     print("[3/5] dbt build (seeds, models, tests) ...")
     result = run_dbt(
