@@ -64,9 +64,16 @@ def browser_flags(profile: str) -> list[str]:
 
 
 def _run(arguments: list[str]) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        arguments, capture_output=True, text=True, timeout=180, check=False
-    )
+    try:
+        done = subprocess.run(
+            arguments, capture_output=True, text=True, timeout=180, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise ConfigError(
+            f"chromium did not finish within {exc.timeout:.0f} s"
+        ) from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot run chromium: {exc}") from exc
     if done.returncode != 0:
         raise ConfigError(
             f"chromium failed (exit {done.returncode}): {done.stderr[-2000:]}"

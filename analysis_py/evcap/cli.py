@@ -122,7 +122,9 @@ def _add_demo_data_parser(
     parser.set_defaults(handler=_cmd_demo_data)
 
 
-def _add_grid_options(parser: argparse.ArgumentParser) -> None:
+def _add_grid_options(
+    parser: argparse.ArgumentParser, *, grids: int = 1, defects: bool = False
+) -> None:
     import datetime as dt
 
     parser.add_argument(
@@ -148,13 +150,23 @@ def _add_grid_options(parser: argparse.ArgumentParser) -> None:
         help="first local day, YYYY-MM-DD (default: 2024-01-01)",
     )
     parser.add_argument(
-        "--grids", type=int, default=1, help="number of grids (default: 1)"
+        "--grids", type=int, default=grids, help=f"number of grids (default: {grids})"
     )
-    parser.add_argument(
-        "--defects",
-        action="store_true",
-        help="inject real-world defects (missing ratings, gaps, duplicates, ...)",
-    )
+    if defects:
+        parser.set_defaults(defects=True)
+        parser.add_argument(
+            "--clean-data",
+            dest="defects",
+            action="store_false",
+            help="no injected defects (default: inject missing ratings, gaps, "
+            "duplicates, ...)",
+        )
+    else:
+        parser.add_argument(
+            "--defects",
+            action="store_true",
+            help="inject real-world defects (missing ratings, gaps, duplicates, ...)",
+        )
 
 
 def _grid_spec(args: argparse.Namespace) -> GridSpec:
@@ -287,15 +299,12 @@ def _add_demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="everything at once: EDM stand-in, synthetic grid, dbt build, fits, report",
     )
     _add_connection_options(parser, edm_schema=True)
-    _add_grid_options(parser)
-    parser.set_defaults(meters=80, days=365, grids=2, defects=True)
+    _add_grid_options(parser, grids=2, defects=True)
     parser.add_argument(
-        "--clean-data",
-        dest="defects",
-        action="store_false",
-        help="generate a grid without injected defects",
+        "--window",
+        default="nightly",
+        help="window of the fit summary (default: nightly)",
     )
-    parser.add_argument("--window", default="nightly", help="window of the fit summary")
     parser.add_argument(
         "--out-dir", default="out", help="directory for the report (default: out)"
     )
@@ -347,7 +356,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         print(f"[4/5] charger fits ({args.window}, max power): {_fit_summary(mixes)}")
         out_dir = Path(args.out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        report = write_report(conn, out_dir / "report.html", schema=args.schema)
+        report = write_report(
+            conn, out_dir / "report.html", window=args.window, schema=args.schema
+        )
     print(f"[5/5] report: {report.resolve()}")
     import resource
 
@@ -398,7 +409,7 @@ def _add_fit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="append",
         default=[],
         metavar="ID",
-        help="transformer id (repeatable)",
+        help="transformer id (repeatable or comma-separated)",
     )
     parser.add_argument(
         "--all",
@@ -484,15 +495,23 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     from evcap.errors import ConfigError
     from evcap.mix import fit, load_charger_types, write_mix
 
-    if not args.transformer and not args.all:
+    transformers = _transformer_ids(args.transformer)
+    if not transformers and not args.all:
         raise ConfigError("give --transformer ID (repeatable) or --all")
-    if args.transformer and args.all:
+    if transformers and args.all:
         raise ConfigError("give either --transformer or --all, not both")
+    if args.out:
+        # Fail before any database work (and before --write commits).
+        out_dir = Path(args.out).parent
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot write --out {args.out}: {exc}") from exc
     chargers = load_charger_types(args.chargers_csv, args.charger or None)
     with db.connection(args.dsn) as conn:
         result = fit(
             conn,
-            transformers=None if args.all else args.transformer,
+            transformers=None if args.all else transformers,
             window=args.window or "nightly",
             chargers=chargers,
             mode=args.mode,

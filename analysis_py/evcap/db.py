@@ -26,7 +26,7 @@ import pandas as pd
 import psycopg
 from psycopg import conninfo
 
-from evcap.errors import DatabaseUnavailableError
+from evcap.errors import ConfigError, DatabaseUnavailableError
 
 LIBPQ_VARIABLES = (
     "PGHOST",
@@ -254,26 +254,82 @@ def read_frame(
     return pd.DataFrame.from_records(rows, columns=columns)
 
 
-def dsn_to_libpq_env(dsn: str) -> dict[str, str]:
-    """Translate a DSN into libpq environment variables (for dbt's profile).
+#: libpq connection parameters and the environment variables that set them.
+LIBPQ_PARAMETER_VARIABLES = {
+    "host": "PGHOST",
+    "hostaddr": "PGHOSTADDR",
+    "port": "PGPORT",
+    "dbname": "PGDATABASE",
+    "user": "PGUSER",
+    "password": "PGPASSWORD",
+    "passfile": "PGPASSFILE",
+    "service": "PGSERVICE",
+    "options": "PGOPTIONS",
+    "application_name": "PGAPPNAME",
+    "connect_timeout": "PGCONNECT_TIMEOUT",
+    "sslmode": "PGSSLMODE",
+    "sslrootcert": "PGSSLROOTCERT",
+    "sslcert": "PGSSLCERT",
+    "sslkey": "PGSSLKEY",
+    "sslcrl": "PGSSLCRL",
+    "target_session_attrs": "PGTARGETSESSIONATTRS",
+    "gssencmode": "PGGSSENCMODE",
+}
 
-    An empty DSN gives an empty mapping: the caller's PG* variables apply.
+
+def dsn_to_libpq_env(dsn: str) -> dict[str, str]:
+    """Translate a DSN's parameters into libpq environment variables.
+
+    Every libpq parameter the DSN sets maps to its variable (``sslmode`` to
+    ``PGSSLMODE``, ``service`` to ``PGSERVICE``, ...); nothing is invented. An
+    empty DSN gives an empty mapping. See :func:`effective_libpq_env` for the
+    values a connection actually used.
+
+    Raises
+    ------
+    ConfigError
+        When the DSN cannot be parsed.
     """
     if not dsn:
         return {}
-    params = conninfo.conninfo_to_dict(dsn)
-    mapping = {
-        "host": "PGHOST",
-        "port": "PGPORT",
-        "user": "PGUSER",
-        "password": "PGPASSWORD",
-        "dbname": "PGDATABASE",
+    try:
+        params = conninfo.conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError as exc:
+        raise ConfigError(f"cannot parse the DSN: {exc}") from exc
+    return {
+        LIBPQ_PARAMETER_VARIABLES[k]: str(v)
+        for k, v in params.items()
+        if k in LIBPQ_PARAMETER_VARIABLES and v not in (None, "")
     }
-    env = {
-        mapping[k]: str(v) for k, v in params.items() if k in mapping and v is not None
-    }
-    env.setdefault("PGUSER", "postgres")
-    env.setdefault("PGDATABASE", env["PGUSER"])
+
+
+def effective_libpq_env(dsn: str) -> dict[str, str]:
+    """libpq variables naming exactly the server, database and user ``dsn`` reaches.
+
+    Connects once, so a service file, ``PG*`` variables already in the
+    environment and libpq defaults are resolved the way psycopg resolves
+    them; other parameters of the DSN (``sslmode``, ...) pass through. A
+    process given these variables (dbt) talks to the same database as evcap.
+
+    Raises
+    ------
+    DatabaseUnavailableError
+        When the server cannot be reached.
+    """
+    env = dsn_to_libpq_env(dsn)
+    env.pop("PGSERVICE", None)  # resolved below into explicit values
+    with connect(dsn) as conn:
+        info = conn.info
+        env.update(
+            {
+                "PGHOST": str(info.host),
+                "PGPORT": str(info.port),
+                "PGUSER": str(info.user),
+                "PGDATABASE": str(info.dbname),
+            }
+        )
+        if info.password:
+            env["PGPASSWORD"] = str(info.password)
     return env
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evcap.db import dsn_to_libpq_env, project_dir
+from evcap.db import effective_libpq_env, project_dir
 from evcap.errors import DbtRunError
 
 DEFAULT_TARGET_SCHEMA = "evcap"
@@ -75,9 +75,15 @@ def dbt_env(
     target_schema: str = DEFAULT_TARGET_SCHEMA,
     base: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """Environment for a dbt subprocess: libpq variables from ``dsn``, schema, profile dir."""
+    """Environment for a dbt subprocess: the database ``dsn`` reaches, schema, profiles.
+
+    Raises
+    ------
+    DatabaseUnavailableError
+        When the database cannot be reached (checked before dbt starts).
+    """
     env = dict(os.environ if base is None else base)
-    env.update(dsn_to_libpq_env(dsn))
+    env.update(effective_libpq_env(dsn))
     env["EVCAP_SCHEMA"] = target_schema
     env.setdefault("DBT_PROFILES_DIR", str(project_dir()))
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
@@ -117,6 +123,8 @@ def run_dbt(
     ------
     DbtRunError
         When ``check`` and dbt exits non-zero; the message holds dbt's errors.
+    DatabaseUnavailableError
+        When the database cannot be reached (checked before dbt starts).
     """
     command = [dbt_executable(), *args]
     if vars:
@@ -126,6 +134,9 @@ def run_dbt(
     env = dbt_env(dsn, target_schema=target_schema)
     env["DBT_TARGET_PATH"] = str(target)
     env.setdefault("DBT_LOG_PATH", str(target / "logs"))
+    results_file = target / "run_results.json"
+    # A failing run may write none: never report an earlier run's results.
+    results_file.unlink(missing_ok=True)
     lines: list[str] = []
     with subprocess.Popen(
         command,
@@ -144,7 +155,6 @@ def run_dbt(
         returncode = process.wait()
     output = "".join(lines)
     run_results: dict[str, Any] = {}
-    results_file = target / "run_results.json"
     if results_file.is_file():
         run_results = json.loads(results_file.read_text())
     result = DbtResult(list(args), returncode, output, run_results)

@@ -41,9 +41,44 @@ def test_describe_hides_password() -> None:
 
 def test_dsn_to_libpq_env_for_a_socket_uri() -> None:
     env = db.dsn_to_libpq_env("postgresql://postgres:@/postgres?host=/tmp/sock")
-    assert env["PGHOST"] == "/tmp/sock"
-    assert env["PGUSER"] == "postgres"
-    assert env["PGDATABASE"] == "postgres"
+    assert env == {
+        "PGHOST": "/tmp/sock",
+        "PGUSER": "postgres",
+        "PGDATABASE": "postgres",
+    }
+
+
+def test_dsn_to_libpq_env_passes_every_parameter_and_invents_none() -> None:
+    env = db.dsn_to_libpq_env(
+        "postgresql://db.example.com/grid?sslmode=require&application_name=x"
+    )
+    assert env == {
+        "PGHOST": "db.example.com",
+        "PGDATABASE": "grid",
+        "PGSSLMODE": "require",
+        "PGAPPNAME": "x",
+    }
+    assert db.dsn_to_libpq_env("service=prod") == {"PGSERVICE": "prod"}
+
+
+def test_effective_env_resolves_a_service_file(
+    pg_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # dbt must reach the very database evcap reaches, even through a service.
+    params = db.conninfo.conninfo_to_dict(pg_dsn)
+    lines = ["[evcap_test]"] + [
+        f"{k}={v}" for k, v in params.items() if k in ("host", "port", "user", "dbname")
+    ]
+    service_file = tmp_path / "pg_service.conf"
+    service_file.write_text("\n".join(lines) + "\n")
+    monkeypatch.setenv("PGSERVICEFILE", str(service_file))
+    env = db.effective_libpq_env("service=evcap_test")
+    assert "PGSERVICE" not in env
+    assert env["PGDATABASE"] == params["dbname"]
+    with db.connect(pg_dsn) as conn:
+        assert env["PGUSER"] == conn.info.user
+        assert env["PGHOST"] == conn.info.host
+        assert env["PGPORT"] == str(conn.info.port)
 
 
 def test_with_database_keeps_the_server() -> None:
