@@ -548,3 +548,36 @@ def test_incremental_append_equals_full_refresh(
     moved = changed[(changed["load_kw_after"] - changed["load_kw_before"]).abs() > 1e-9]
     assert len(moved) > 0
     assert set(pd.to_datetime(moved["interval_start"], utc=True)) == {corrected_at}
+
+
+def test_changed_budget_and_rating_reach_rows_an_incremental_run_keeps(
+    incremental: tuple[str, Path, DemoGrid],
+) -> None:
+    """Capacity, budget and rating changes rewrite history, not just the lookback."""
+    dsn, target, _ = incremental
+    _dbt(["build"], dsn, target)
+    changed_vars = {"capacity_budget": 0.5, "power_factor": 0.9}
+    _dbt(["run", "--select", "+fct_transformer_load"], dsn, target, vars=changed_vars)
+    incremental_rows = _snapshot(dsn)
+    budgets = incremental_rows["budgeted_headroom_kw"].dropna()
+    assert len(budgets) > 0
+    _dbt(
+        ["run", "--full-refresh", "--select", "+fct_transformer_load"],
+        dsn,
+        target,
+        vars=changed_vars,
+    )
+    pd.testing.assert_frame_equal(incremental_rows, _snapshot(dsn))
+    # and back to the defaults, incrementally again
+    _dbt(["run", "--select", "+fct_transformer_load"], dsn, target)
+    restored = _snapshot(dsn)
+    capacity = restored["capacity_kw"].dropna()
+    rating = _read(
+        dsn, "select grid_id, transformer_id, rating_kva from evcap.dim_transformers"
+    )
+    check = restored.merge(rating, on=["grid_id", "transformer_id"]).dropna(
+        subset=["capacity_kw"]
+    )
+    assert len(capacity) > 0
+    assert ((check["capacity_kw"] - check["rating_kva"] * 0.98).abs() < 1e-9).all()
+    assert ((check["budgeted_headroom_kw"] - check["headroom_kw"]).abs() < 1e-9).all()

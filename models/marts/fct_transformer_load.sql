@@ -16,6 +16,7 @@
             "{{ evcap_set_work_mem() }}",
             "{{ evcap_prefer_hash_aggregate() }}",
         ],
+        post_hook=["{{ evcap_refresh_transformer_attributes(this) }}"],
     )
 }}
 
