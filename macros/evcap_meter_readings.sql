@@ -69,6 +69,8 @@
         when {{ energy_kwh }} < 0 then 'negative_energy'
         when not {{ valid_during }} @> {{ interval_start }}
             then 'outside_valid_range'
+        when {{ interval_start }} > {{ evcap_latest_plausible_time() }}
+            then 'timestamp_in_future'
     end
 {%- endmacro %}
 
@@ -91,6 +93,7 @@
             {{ valid_during }} is null
             or {{ valid_during }} @> {{ interval_start }}
         )
+        and {{ interval_start }} <= {{ evcap_latest_plausible_time() }}
     )
 {%- endmacro %}
 
@@ -98,4 +101,14 @@
 {#- Average kW over the interval from its kWh (DESIGN.md section 1). -#}
 {% macro evcap_average_kw(energy_kwh, period_s) -%}
     {{ energy_kwh }} * 3600.0 / {{ period_s }}
+{%- endmacro %}
+
+
+{#-
+    Readings stamped later than this are rejected (timestamp_in_future): a
+    clock error must not become the newest built interval, which would stop
+    incremental runs from picking up real new data.
+-#}
+{% macro evcap_latest_plausible_time() -%}
+    (now() + interval '{{ var("max_future_hours") }} hours')
 {%- endmacro %}
