@@ -43,3 +43,26 @@
         else 'ok'
     end
 {%- endmacro %}
+
+
+{#-
+    A voltage in V from "240", "120/240 V" or "12.47 kV" (kV x 1000): medium
+    voltages written in kV must not look unknown, since an unknown secondary
+    voltage does not block a charger count.
+-#}
+{% macro evcap_parse_voltage(text_expr) -%}
+    coalesce(
+        {{ evcap_parse_number(text_expr, 'v', true) }},
+        1000 * {{ evcap_parse_number(text_expr, 'kv', true) }}
+    )
+{%- endmacro %}
+
+
+{% macro evcap_voltage_status(text_expr) -%}
+    case
+        when
+            {{ evcap_number_status(text_expr, 'v', true) }} = 'unparseable'
+            then {{ evcap_number_status(text_expr, 'kv', true) }}
+        else {{ evcap_number_status(text_expr, 'v', true) }}
+    end
+{%- endmacro %}
