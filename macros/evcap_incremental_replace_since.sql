@@ -1,12 +1,13 @@
 {#-
     Incremental strategy `evcap_replace_since` for models that recompute
-    every row from a cut-off time on (fct_transformer_load recomputes every
-    transformer from the lookback cut-off): delete the target's rows from the
-    first recomputed interval on, then insert the recomputed rows. The delete
-    is a range on the time column (config `evcap_time_column`, default
-    interval_start), which an index turns into work proportional to the new
-    data; dbt's delete+insert matches every key against the whole table.
-    Rows of an interval that no longer has any valid reading disappear too.
+    every row of a group from a cut-off time on (fct_transformer_load
+    recomputes every transformer of a grid from the grid's cut-off): per
+    group (config `evcap_group_column`, default grid_id) delete the target's
+    rows from the first recomputed time (config `evcap_time_column`, default
+    interval_start) on, then insert the recomputed rows. The delete is an
+    index range, work proportional to the new data; dbt's delete+insert
+    matches every key against the whole table. Groups with nothing
+    recomputed are left as they are.
 -#}
 {% macro get_incremental_evcap_replace_since_sql(arg_dict) -%}
     {%- set target = arg_dict['target_relation'] -%}
@@ -14,14 +15,23 @@
     {%- set time_column = adapter.quote(
         config.get('evcap_time_column', 'interval_start')
     ) -%}
+    {%- set group_column = adapter.quote(
+        config.get('evcap_group_column', 'grid_id')
+    ) -%}
     {%- set columns = get_quoted_csv(
         arg_dict['dest_columns'] | map(attribute='name')
     ) -%}
-    delete from {{ target }}
-    where {{ time_column }} >= (
-        select min(recomputed.{{ time_column }})
+    delete from {{ target }} as stored
+    using (
+        select
+            recomputed.{{ group_column }},
+            min(recomputed.{{ time_column }}) as recomputed_from
         from {{ source }} as recomputed
-    );
+        group by recomputed.{{ group_column }}
+    ) as recomputed
+    where
+        stored.{{ group_column }} = recomputed.{{ group_column }}
+        and stored.{{ time_column }} >= recomputed.recomputed_from;
 
     insert into {{ target }} ({{ columns }})
     select {{ columns }}

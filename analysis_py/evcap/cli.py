@@ -616,8 +616,10 @@ def _add_plot_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     parser.add_argument(
         "--mode",
+        choices=["count-proportions", "power-proportions", "max-power", "joint"],
         default="max-power",
-        help="mix: evcap.mix mode (default: max-power)",
+        help="mix: evcap.mix mode (default: max-power; single mode's rows are "
+        "alternatives, not one mix: use `plot fit`)",
     )
     parser.add_argument(
         "--out", required=True, help="output file: .html, .png, .svg or .json"

@@ -58,7 +58,7 @@ def read_mart(
     conn: psycopg.Connection,
     name: str,
     schema: str = "evcap",
-    transformers: Iterable[str] | None = None,
+    transformers: str | Iterable[str] | None = None,
     grid_id: str | None = None,
 ) -> pd.DataFrame:
     """Read one mart, optionally only some transformers and one grid.
@@ -71,8 +71,9 @@ def read_mart(
         Mart name, one of :data:`MARTS`.
     schema : str
         Schema dbt built the marts into.
-    transformers : iterable of str, optional
-        Keep only these ``transformer_id`` values (all when None).
+    transformers : str or iterable of str, optional
+        Keep only these ``transformer_id`` values (all when None); a single
+        str is one id.
     grid_id : str, optional
         Keep only this grid (all grids when None).
 
@@ -102,8 +103,9 @@ def read_mart(
         conditions.append(sql.SQL("grid_id = %s"))
         params.append(grid_id)
     if transformers is not None:
+        ids = [transformers] if isinstance(transformers, str) else transformers
         conditions.append(sql.SQL("transformer_id = any(%s)"))
-        params.append([str(t) for t in transformers])
+        params.append([str(t) for t in ids])
     query = sql.SQL("select * from {}").format(sql.Identifier(schema, name))
     if conditions:
         query = query + sql.SQL(" where ") + sql.SQL(" and ").join(conditions)

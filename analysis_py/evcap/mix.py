@@ -39,9 +39,17 @@ draws ``c * p_i`` kW, with ``p_i`` its power and ``c`` the coincidence factor
     are reported as ``ancestor_headroom_unknown``; one with no headroom gives
     its transformers 0 (``ancestor_no_headroom``).
 
-Exact arithmetic: the mix modes work in integer milliwatts. A draw ``c * p``
-is rounded to the nearest mW, a budget is floored to the mW after adding
-1e-3 mW (so that exact multiples survive float noise). With the optional
+Exact arithmetic: the mix modes work in integer microwatts (1 unit = 1 µW =
+1e-9 kW, :data:`UNITS_PER_KW`). A draw ``c * p`` is taken as the exact decimal
+product of ``c`` and ``p`` as written (their shortest ``repr``) and rounded UP
+to the µW; it is exact whenever ``c * p`` has at most 9 decimals in kW (e.g.
+``c = 0.1234567``, ``p = 7.2``). A budget is floored to the µW after adding
+1 µW (so that exact multiples survive float noise). So a mix never draws more
+than its budget: ``sum c * p_i * n_i <= B`` (up to that 1e-9 kW), in every
+mode, and with one type ``max-power`` gives exactly the ``single`` count.
+``leftover_kw`` is computed the same exact way (budget minus the exact
+decimal draws), so a mix that uses the whole budget leaves exactly 0. A budget
+that is not finite (``inf``) is a :class:`ConfigError`. With the optional
 ``fill_leftover`` the proportion modes add the max-power mix of the leftover.
 
 Types a transformer cannot supply (a medium-voltage secondary above
@@ -105,8 +113,8 @@ DIM_COLUMNS = (
 )
 HEADROOM_COLUMNS = ("grid_id", "transformer_id", "window_name", "firm_headroom_kw")
 
-UNITS_PER_KW = 1_000_000
-"""Integer units of the mix modes: 1 unit = 1 mW."""
+UNITS_PER_KW = 1_000_000_000
+"""Integer units of the mix modes: 1 unit = 1 µW (1e-9 kW)."""
 
 SINGLE_EPSILON = 1e-9
 """Tolerance of the single-type count rule, as in the SQL mart."""
@@ -216,9 +224,17 @@ def load_charger_types(
     if "phases_required" not in frame.columns:
         frame["phases_required"] = 1
     frame = frame[list(CHARGER_COLUMNS)].reset_index(drop=True)
-    frame["charger_type"] = frame["charger_type"].astype(str).str.strip()
-    if (frame["charger_type"] == "").any() or frame["charger_type"].isna().any():
-        raise InvalidChargerError("a charger type has an empty name")
+    names_raw = frame["charger_type"]
+    if names_raw.isna().any() or (names_raw.astype(str).str.strip() == "").any():
+        rows = [
+            str(i + 1)
+            for i, v in enumerate(names_raw.tolist())
+            if _is_blank(v) or not str(v).strip()
+        ]
+        raise InvalidChargerError(
+            f"a charger type has an empty charger_type name (row(s) {', '.join(rows)})"
+        )
+    frame["charger_type"] = names_raw.astype(str).str.strip()
     duplicated = frame["charger_type"][frame["charger_type"].duplicated()]
     if not duplicated.empty:
         raise InvalidChargerError(
@@ -231,9 +247,20 @@ def load_charger_types(
             f"charger power must be a number > 0 kW: {', '.join(bad)}"
         )
     frame["power_kw"] = power.astype(float)
-    frame["voltage_v"] = pd.to_numeric(frame["voltage_v"], errors="coerce").astype(
-        float
-    )
+    volts = pd.to_numeric(frame["voltage_v"], errors="coerce")
+    blank = frame["voltage_v"].map(lambda v: _is_blank(v) or not str(v).strip())
+    bad = frame["charger_type"][~blank & ~(np.isfinite(volts) & (volts > 0))]
+    if not bad.empty:
+        raise InvalidChargerError(
+            "voltage_v must be empty (no voltage check) or a number > 0 V: "
+            + ", ".join(
+                f"{name} ({value!r})"
+                for name, value in zip(
+                    bad, frame["voltage_v"][bad.index].tolist(), strict=True
+                )
+            )
+        )
+    frame["voltage_v"] = volts.where(~blank).astype(float)
     phases = pd.to_numeric(frame["phases_required"], errors="coerce")
     bad = frame["charger_type"][~phases.isin([1, 2, 3])]
     if not bad.empty:
@@ -288,14 +315,43 @@ def _resolve_chargers(
 # --- integer kernels --------------------------------------------------------
 
 
+def _decimal(value: float) -> Fraction:
+    """The exact decimal a float was written as (its shortest ``repr``)."""
+    return Fraction(repr(float(value)))
+
+
+def draw_kw(power_kw: float, coincidence: float = 1.0) -> Fraction:
+    """Exact draw of one charger, ``coincidence * power_kw`` (kW), as decimals."""
+    return _decimal(coincidence) * _decimal(power_kw)
+
+
 def draw_units(power_kw: float, coincidence: float = 1.0) -> int:
-    """Draw of one charger, ``coincidence * power_kw``, in integer mW (rounded)."""
-    return round(coincidence * power_kw * UNITS_PER_KW)
+    """Draw of one charger, ``coincidence * power_kw``, in integer µW.
+
+    Rounded UP (exact when the draw has at most 9 decimals in kW), so that
+    integer sums of draws never undercount the power of a mix.
+    """
+    return math.ceil(draw_kw(power_kw, coincidence) * UNITS_PER_KW)
+
+
+def _check_finite_budget(budget_kw: float) -> None:
+    if not math.isfinite(budget_kw):
+        raise ConfigError(
+            f"a budget must be a finite number of kW, got {budget_kw!r}; check "
+            "firm_headroom_kw / quantile_headroom_kw"
+        )
 
 
 def budget_units(budget_kw: float) -> int:
-    """A budget in kW as integer mW (floored after adding 1e-3 mW)."""
-    return math.floor(budget_kw * UNITS_PER_KW + 1e-3)
+    """A budget in kW as integer µW (floored after adding 1 µW).
+
+    Raises
+    ------
+    ConfigError
+        When ``budget_kw`` is not finite.
+    """
+    _check_finite_budget(budget_kw)
+    return math.floor(Fraction(budget_kw) * UNITS_PER_KW + 1)
 
 
 def single_count(budget_kw: float, power_kw: float, coincidence: float = 1.0) -> int:
@@ -303,7 +359,13 @@ def single_count(budget_kw: float, power_kw: float, coincidence: float = 1.0) ->
 
     The rule of the SQL mart ``transformer_charger_fit``, in the same float
     arithmetic.
+
+    Raises
+    ------
+    ConfigError
+        When ``budget_kw`` is not finite.
     """
+    _check_finite_budget(budget_kw)
     return max(0, math.floor(budget_kw / (coincidence * power_kw) + SINGLE_EPSILON))
 
 
@@ -453,6 +515,11 @@ def _milp_subset_sum(ws: list[int], us: list[int], cap: int) -> list[int]:
     upper = np.array(us, dtype=float)
     x = _milp(-weights, [(weights, -np.inf, float(cap))], upper)
     value = round(float(weights @ x))
+    if value > cap:
+        raise ConfigError(
+            "the charger mix needs finer arithmetic than HiGHS offers here; "
+            "round the coincidence factor to fewer decimals"
+        )
     x = _milp(ones, [(weights, float(value), float(value))], upper)
     items = round(float(ones @ x))
     fixed: list[tuple[np.ndarray, float, float]] = [
@@ -693,6 +760,24 @@ def _read_marts(
     return dim, headroom
 
 
+def _known_grids(
+    source: psycopg.Connection | Mapping[str, pd.DataFrame], schema: str
+) -> list[str]:
+    """Grid ids present in ``dim_transformers`` (sorted)."""
+    if isinstance(source, psycopg.Connection):
+        from evcap.db import read_frame
+
+        frame = read_frame(
+            source,
+            sql.SQL("select distinct grid_id from {} order by grid_id").format(
+                sql.Identifier(schema, "dim_transformers")
+            ),
+            None,
+        )
+        return [str(g) for g in frame["grid_id"]]
+    return sorted({str(g) for g in source["dim_transformers"]["grid_id"]})
+
+
 def _sites(dim: pd.DataFrame) -> dict[tuple[str, str], _Site]:
     sites: dict[tuple[str, str], _Site] = {}
     for grid, transformer, rating, volts, phases, upstream in zip(
@@ -733,6 +818,11 @@ def _budgets(
     ):
         number = _float_or_none(value)
         no_data = _float_or_none(n) is not None and float(n) <= 0
+        if number is not None and not no_data and not math.isfinite(number):
+            raise ConfigError(
+                f"{column} of {t} (grid {g}) in window {w} is {number!r}; a "
+                "budget must be a finite number of kW"
+            )
         budgets[(str(g), str(t), str(w))] = None if no_data else number
     return budgets
 
@@ -816,11 +906,17 @@ def _count_bounds(
         if value is None:
             result.append(None)
             continue
-        if isinstance(value, bool) or int(value) != value or value < 0:
-            raise InvalidChargerError(
-                f"{what} for {name} must be an integer >= 0, got {value!r}"
-            )
-        result.append(int(value))
+        message = f"{what} for {name} must be an integer >= 0, got {value!r}"
+        if isinstance(value, bool):
+            raise InvalidChargerError(message)
+        try:
+            number = int(value)
+            exact = number == value
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise InvalidChargerError(message) from exc
+        if not exact or number < 0:
+            raise InvalidChargerError(message)
+        result.append(number)
     return result
 
 
@@ -1213,8 +1309,11 @@ def fit(
     UnknownTransformerError
         When a transformer id is not in ``dim_transformers``.
     ConfigError
-        On an unknown window (the message lists the known ones), mode, basis,
-        coincidence factor outside (0, 1], or options that do not apply.
+        On an unknown window or grid (the message lists the known ones), an
+        empty window list, an unknown mode, basis or objective, a coincidence
+        factor outside (0, 1], a budget that is not finite, or options that do
+        not apply (``objective="chargers"`` outside ``joint`` too). Repeated
+        windows are fitted once, in the order first asked.
     InvalidChargerError
         On bad charger types, proportions or count bounds.
     SchemaError
@@ -1226,6 +1325,8 @@ def fit(
         raise ConfigError(f"unknown basis {basis!r}; choose firm or quantile")
     if objective not in ("power", "chargers"):
         raise ConfigError(f"unknown objective {objective!r}; choose power or chargers")
+    if objective != "power" and mode != "joint":
+        raise ConfigError(f"objective {objective!r} applies to joint, not {mode}")
     if not (math.isfinite(coincidence) and 0 < coincidence <= 1):
         raise ConfigError(f"coincidence factor must be in (0, 1], got {coincidence}")
     charger_list = _resolve_chargers(chargers)
@@ -1246,8 +1347,9 @@ def fit(
                 f"min count {n} of {c.name} is above its max count {h}"
             )
     draws = [draw_units(c.power_kw, coincidence) for c in charger_list]
-    if any(d <= 0 for d in draws):
-        raise InvalidChargerError("a charger draws less than 1 mW; check power_kw")
+    exact_draws = [draw_kw(c.power_kw, coincidence) for c in charger_list]
+    if any(d <= 0 for d in draws):  # pragma: no cover - draws round up
+        raise InvalidChargerError("a charger draws nothing; check power_kw")
 
     selected = [transformers] if isinstance(transformers, str) else transformers
     if selected is not None:
@@ -1258,6 +1360,13 @@ def fit(
         grid_id,
         selected if mode != "joint" and selected is not None else None,
     )
+    if grid_id is not None and dim.empty:
+        known_grids = _known_grids(source, schema)
+        if grid_id not in known_grids:
+            raise ConfigError(
+                f"unknown grid {grid_id!r}; known grids: "
+                f"{', '.join(known_grids) or 'none (build the marts)'}"
+            )
     sites = _sites(dim)
     if selected is not None:
         present = {t for _g, t in sites}
@@ -1279,9 +1388,15 @@ def fit(
     if window is None:
         windows = known_windows
     else:
-        windows = [window] if isinstance(window, str) else list(window)
+        asked = [window] if isinstance(window, str) else list(window)
+        if not asked:
+            raise ConfigError(
+                "no charging window given; name one or more, or pass None for "
+                f"all ({', '.join(known_windows) or 'none built'})"
+            )
+        windows = list(dict.fromkeys(str(w) for w in asked))
         unknown_windows = [w for w in windows if w not in known_windows]
-        if unknown_windows or not windows:
+        if unknown_windows:
             raise ConfigError(
                 f"unknown charging window(s) {', '.join(unknown_windows)}; "
                 f"available: {', '.join(known_windows) or 'none (build the marts)'}"
@@ -1325,11 +1440,13 @@ def fit(
                 n * coincidence * c.power_kw
                 for n, c in zip(result.counts, charger_list, strict=True)
             ]
-            total = sum(power)
+            # Leftover in exact decimals: a mix using the whole budget leaves 0.
+            used = [n * d for n, d in zip(result.counts, exact_draws, strict=True)]
+            total = sum(used, Fraction(0))
             for i, c in enumerate(charger_list):
                 left = None
                 if b is not None:
-                    left = b - (power[i] if mode == "single" else total)
+                    left = float(_decimal(b) - (used[i] if mode == "single" else total))
                 records.append(
                     (
                         key[0],
@@ -1358,6 +1475,9 @@ def fit(
         frame[column] = frame[column].astype("float64")
     frame["reason"] = frame["reason"].astype(object)
     frame.loc[frame["reason"].isna(), "reason"] = None
+    # What the numbers assumed, for write_mix (not columns of the result).
+    frame.attrs["coincidence_factor"] = float(coincidence)
+    frame.attrs["basis"] = basis
     return frame
 
 
@@ -1381,15 +1501,48 @@ create table if not exists {table} (
 )
 """
 
+PARAMETER_COLUMNS = ("coincidence_factor", "basis")
+"""Columns of ``transformer_charger_mix`` beyond :data:`OUTPUT_COLUMNS`: the
+run's parameters that change the numbers (null when not known)."""
+
+_MIX_UPGRADE = """
+alter table {table}
+    add column if not exists coincidence_factor double precision,
+    add column if not exists basis text
+"""
+
 
 def write_mix(
-    conn: psycopg.Connection, frame: pd.DataFrame, schema: str = "evcap"
+    conn: psycopg.Connection,
+    frame: pd.DataFrame,
+    schema: str = "evcap",
+    *,
+    coincidence_factor: float | None = None,
+    basis: str | None = None,
 ) -> int:
-    """Upsert a :func:`fit` result into ``<schema>.transformer_charger_mix``.
+    """Store a :func:`fit` result in ``<schema>.transformer_charger_mix``.
 
     Creates the schema and table when missing (primary key grid_id,
-    transformer_id, window_name, mode, charger_type; plus ``fitted_at``).
-    A row with the same key is replaced. Commits.
+    transformer_id, window_name, mode, charger_type; plus ``fitted_at``,
+    ``coincidence_factor`` and ``basis``); an older table without the last
+    two gets them added. In one transaction, every stored row of a
+    (grid_id, transformer_id, window_name, mode) group present in ``frame`` is
+    deleted, then ``frame``'s rows are inserted: a group always holds exactly
+    one run's mix (no stale charger types of an earlier run). Other groups
+    are left alone. Commits.
+
+    Parameters
+    ----------
+    conn : psycopg.Connection
+        Connection to the database.
+    frame : pandas.DataFrame
+        A :func:`fit` result (columns :data:`OUTPUT_COLUMNS`).
+    schema : str
+        Schema of the table.
+    coincidence_factor, basis : optional
+        The run's coincidence factor and budget basis, stored with each row.
+        Default: columns of that name in ``frame``, else what :func:`fit`
+        recorded in ``frame.attrs``, else null.
 
     Returns
     -------
@@ -1404,12 +1557,22 @@ def write_mix(
     missing = [c for c in OUTPUT_COLUMNS if c not in frame.columns]
     if missing:
         raise SchemaError(f"fit result lacks column(s) {', '.join(missing)}")
+    data = frame[list(OUTPUT_COLUMNS)].copy()
+    for column, given in (("coincidence_factor", coincidence_factor), ("basis", basis)):
+        if given is not None:
+            data[column] = given
+        elif column in frame.columns:
+            data[column] = frame[column].to_numpy()
+        else:
+            data[column] = frame.attrs.get(column)
+    all_columns = (*OUTPUT_COLUMNS, *PARAMETER_COLUMNS)
     table = sql.Identifier(schema, "transformer_charger_mix")
-    columns = sql.SQL(", ").join(sql.Identifier(c) for c in OUTPUT_COLUMNS)
+    columns = sql.SQL(", ").join(sql.Identifier(c) for c in all_columns)
     keys = ("grid_id", "transformer_id", "window_name", "mode", "charger_type")
+    group_keys = keys[:-1]
     updates = sql.SQL(", ").join(
         sql.SQL("{0} = excluded.{0}").format(sql.Identifier(c))
-        for c in (*OUTPUT_COLUMNS, "fitted_at")
+        for c in (*all_columns, "fitted_at")
         if c not in keys
     )
     insert = sql.SQL(
@@ -1418,19 +1581,30 @@ def write_mix(
     ).format(
         table=table,
         columns=columns,
-        values=sql.SQL(", ").join(sql.Placeholder() * len(OUTPUT_COLUMNS)),
+        values=sql.SQL(", ").join(sql.Placeholder() * len(all_columns)),
         keys=sql.SQL(", ").join(sql.Identifier(c) for c in keys),
         updates=updates,
     )
+    delete = sql.SQL(
+        "delete from {table} where ({keys}) in (select * from unnest({arrays}))"
+    ).format(
+        table=table,
+        keys=sql.SQL(", ").join(sql.Identifier(c) for c in group_keys),
+        arrays=sql.SQL(", ").join(sql.SQL("%s::text[]") for _ in group_keys),
+    )
     rows = [
         tuple(None if _is_missing(v) else _plain(v) for v in row)
-        for row in frame[list(OUTPUT_COLUMNS)].itertuples(index=False, name=None)
+        for row in data[list(all_columns)].itertuples(index=False, name=None)
     ]
+    groups = list(dict.fromkeys(tuple(str(v) for v in row[:4]) for row in rows))
     with conn.transaction(), conn.cursor() as cur:
         cur.execute(
             sql.SQL("create schema if not exists {}").format(sql.Identifier(schema))
         )
         cur.execute(sql.SQL(_MIX_DDL).format(table=table))
+        cur.execute(sql.SQL(_MIX_UPGRADE).format(table=table))
+        if groups:
+            cur.execute(delete, [list(column) for column in zip(*groups, strict=True)])
         if rows:
             cur.executemany(insert, rows)
     if not conn.autocommit:
@@ -1444,6 +1618,16 @@ def _or(value: int | None, default: int) -> int:
 
 def _is_missing(value: object) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _is_blank(value: object) -> bool:
+    """None, NaN (any float type) or pandas' NA / NaT."""
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(value))  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return False
 
 
 def _plain(value: object) -> object:

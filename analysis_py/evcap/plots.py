@@ -72,6 +72,16 @@ _REASON_SHORT = {
     "headroom_below_one_charger": "< 1",
 }
 HEIGHT = 260
+#: Modes :func:`mix_chart` draws: those of :data:`evcap.mix.MODES` whose rows
+#: of one transformer and window form one mix. In ``single`` mode each row is
+#: an alternative (that type alone), so summing them is meaningless: draw
+#: those with :func:`charger_fit_chart` (``evcap plot fit``).
+MIX_CHART_MODES: tuple[str, ...] = (
+    "count-proportions",
+    "power-proportions",
+    "max-power",
+    "joint",
+)
 
 __all__ = [
     "MAX_ROWS",
@@ -1068,10 +1078,23 @@ def mix_chart(mix: pd.DataFrame, *, title: str | None = None) -> alt.TopLevelMix
         Top: stacked bars of the number of chargers per type, per window;
         bottom: the window's budget split into power used and left over (kW).
         Columns are the mix modes, rows the transformers.
+
+    Raises
+    ------
+    ConfigError
+        When ``mix`` has rows of mode ``single`` (alternatives, not one mix:
+        use :func:`charger_fit_chart`), or lacks a column.
     """
     chart_title = title or "Charger-mix scenarios"
     if _is_empty(mix):
         return no_data_chart("no charger mixes for the selection", chart_title)
+    if "mode" in mix.columns and (mix["mode"].astype(str) == "single").any():
+        raise ConfigError(
+            "mix_chart draws one mix per mode; in mode 'single' each row is an "
+            "alternative (that charger type alone), so the rows do not add up: "
+            "draw them with charger_fit_chart (`evcap plot fit`), or choose one "
+            f"of {', '.join(MIX_CHART_MODES)}"
+        )
     _require_columns(
         mix,
         [
@@ -1659,6 +1682,28 @@ PLOT_KINDS: tuple[str, ...] = get_args(PlotKind)
 """The chart kinds of :func:`make_plot` (and of ``evcap plot``)."""
 
 
+_NAME_LABELS = {"window_name": "charging window", "charger_type": "charger type"}
+
+
+def _check_name(
+    conn: psycopg.Connection, name: str, mart: str, column: str, schema: str
+) -> None:
+    """Raise ConfigError unless ``name`` is a value of ``mart.column``."""
+    known = _run(
+        conn,
+        sql.SQL("select distinct {c} from {t} order by {c}").format(
+            c=sql.Identifier(column), t=_relation(schema, mart)
+        ),
+        None,
+    )
+    names = [str(v) for v in known[column]] if not known.empty else []
+    if name not in names:
+        raise ConfigError(
+            f"unknown {_NAME_LABELS[column]} {name!r}; known: "
+            f"{', '.join(names) or 'none (build the marts)'}"
+        )
+
+
 def _pick_window(frame: pd.DataFrame, window: str | None) -> str | None:
     """``window`` when given; else "nightly" when present, else the widest."""
     if window is not None:
@@ -1709,7 +1754,9 @@ def make_plot(
     Raises
     ------
     ConfigError
-        For an unknown kind, window or bin.
+        For an unknown kind, window (not in ``transformer_window_headroom``),
+        charger type (not in ``transformer_charger_fit``), bin, or a mix mode
+        not in :data:`MIX_CHART_MODES` (``single``: use kind fit).
     UnknownTransformerError
         When a transformer id is not in ``dim_transformers``.
     SchemaError
@@ -1719,6 +1766,18 @@ def make_plot(
 
     check_transformers(conn, transformers, grid_id=grid_id, schema=schema)
     ids = list(transformers) if transformers is not None else None
+    if kind == "mix" and mode not in MIX_CHART_MODES:
+        hint = " (its rows are alternatives: use kind fit)" if mode == "single" else ""
+        raise ConfigError(
+            f"mix mode {mode!r} cannot be drawn as a mix{hint}; choose one of "
+            f"{', '.join(MIX_CHART_MODES)}"
+        )
+    if window is not None and kind in ("fit", "overview", "map", "with-chargers"):
+        _check_name(conn, window, "transformer_window_headroom", "window_name", schema)
+    if charger_type is not None and kind in ("map", "with-chargers"):
+        _check_name(
+            conn, charger_type, "transformer_charger_fit", "charger_type", schema
+        )
     if kind == "headroom":
         series = query_headroom_series(
             conn, ids, grid_id=grid_id, start=start, end=end, bin=bin, schema=schema

@@ -161,3 +161,51 @@ def test_write_upserts_the_mix_table(marts_dsn: str, chargers_csv: Path) -> None
         stored = read_mart(conn, "transformer_charger_mix")
     assert len(stored) == 4 * len(CHARGERS)
     assert set(stored["mode"]) == {"max-power"}
+
+
+def test_all_with_an_unknown_grid_names_the_grid(
+    marts_dsn: str, chargers_csv: Path
+) -> None:
+    code, _out, err = run(
+        "fit",
+        "--dsn",
+        marts_dsn,
+        "--all",
+        "--grid-id",
+        "bogus",
+        "--chargers-csv",
+        str(chargers_csv),
+    )
+    assert code == 2
+    assert "unknown grid 'bogus'; known grids: g1" in err
+    assert "charging window" not in err
+
+
+def test_write_again_with_fewer_types_leaves_no_stale_rows(
+    marts_dsn: str, tmp_path: Path
+) -> None:
+    def fit_write(types: pd.DataFrame) -> None:
+        path = tmp_path / "types.csv"
+        types.to_csv(path, index=False)
+        code, _out, err = run(
+            "fit",
+            "--dsn",
+            marts_dsn,
+            "--transformer",
+            "K1",
+            "--chargers-csv",
+            str(path),
+            "--coincidence",
+            "0.9",
+            "--write",
+        )
+        assert code == 0, err
+
+    fit_write(CHARGERS.iloc[:2])
+    fit_write(CHARGERS.iloc[:1])
+    with psycopg.connect(marts_dsn) as conn:
+        stored = read_mart(conn, "transformer_charger_mix")
+    assert list(stored["charger_type"]) == ["L1"]
+    assert stored["power_kw"].sum() <= float(stored["budget_kw"].iloc[0]) + 1e-9
+    assert list(stored["coincidence_factor"]) == [0.9]
+    assert list(stored["basis"]) == ["firm"]

@@ -581,3 +581,46 @@ def test_changed_budget_and_rating_reach_rows_an_incremental_run_keeps(
     assert len(capacity) > 0
     assert ((check["capacity_kw"] - check["rating_kva"] * 0.98).abs() < 1e-9).all()
     assert ((check["budgeted_headroom_kw"] - check["headroom_kw"]).abs() < 1e-9).all()
+
+
+def test_a_grid_without_readings_does_not_make_others_recompute(
+    incremental: tuple[str, Path, DemoGrid],
+) -> None:
+    """Incremental runs recompute each grid from its own cut-off only."""
+    dsn, target, _ = incremental
+    _dbt(["build"], dsn, target)
+    with psycopg.connect(dsn) as conn:
+        # a new grid: a transformer, a meter and its source, no readings yet
+        conn.execute("insert into edm.grid values ('g-new', 'new', now())")
+        conn.execute(
+            "insert into edm.grid_element (grid_id, grid_element_id, type,"
+            " upstream_grid_element_id, meta) values"
+            " ('g-new', 'T1', 'Transformer', null, '{\"rating_kva\": 50}'),"
+            " ('g-new', 'M1', 'Meter', 'T1', null)"
+        )
+        conn.execute(
+            "insert into edm.grid_element_data_source (grid_element_data_source_id,"
+            " grid_id, grid_element_id, type, metrics, valid) values"
+            " (gen_random_uuid(), 'g-new', 'M1', 'CONSUMER', '{kWh}', '(,)')"
+        )
+        conn.commit()
+    _dbt(["run", "--select", "+fct_transformer_load"], dsn, target)
+    before = _read(
+        dsn,
+        "select grid_id, transformer_id, interval_start, xmin::text as version"
+        " from evcap.fct_transformer_load",
+    )
+    _dbt(["run", "--select", "fct_transformer_load"], dsn, target)
+    after = _read(
+        dsn,
+        "select grid_id, transformer_id, interval_start, xmin::text as version"
+        " from evcap.fct_transformer_load",
+    )
+    both = before.merge(after, on=KEYS, suffixes=("_before", "_after"))
+    assert len(both) == len(before) == len(after)
+    rewritten = both[both["version_before"] != both["version_after"]]
+    latest = pd.to_datetime(both["interval_start"], utc=True).max()
+    starts = pd.to_datetime(rewritten["interval_start"], utc=True)
+    # only the 48-hour lookback of each grid is rewritten, never the history
+    assert len(rewritten) > 0
+    assert (starts >= latest - pd.Timedelta(hours=48)).all()

@@ -939,3 +939,272 @@ def test_joint_on_the_demo_grid_respects_every_ancestor(built_dsn: str) -> None:
             assert kw <= limit + 1e-6, key
     assert joint["power_kw"].sum() <= independent["power_kw"].sum() + 1e-6
     assert joint["power_kw"].sum() > 0
+
+
+# --- review fixes -----------------------------------------------------------------
+
+
+def _one_type(power: float = 7.2, name: str = "T") -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "charger_type": [name],
+            "power_kw": [power],
+            "voltage_v": [240.0],
+            "phases_required": [1],
+        }
+    )
+
+
+def test_write_mix_replaces_every_row_of_a_group(pg_conn: psycopg.Connection) -> None:
+    frames = _frames({"T1": 30.0, "T2": 12.0})
+    two = evcap.fit(frames, chargers=CHARGERS.iloc[:2], mode="max-power")
+    mix.write_mix(pg_conn, two, schema="results")
+    # T1 again with one charger type only: the stale L2_7 row must go.
+    one = evcap.fit(frames, transformers="T1", chargers=CHARGERS.iloc[:1])
+    assert mix.write_mix(pg_conn, one, schema="results") == 1
+    stored = read_mart(pg_conn, "transformer_charger_mix", schema="results")
+    t1 = stored[stored["transformer_id"] == "T1"]
+    assert list(t1["charger_type"]) == ["L1"]
+    assert int(t1["count"].iloc[0]) == 15
+    assert t1["power_kw"].sum() <= 30.0 + 1e-9
+    # the other transformer's group is left alone
+    t2 = stored[stored["transformer_id"] == "T2"]
+    assert list(t2["charger_type"]) == ["L1", "L2_7"]
+
+
+def test_write_mix_stores_the_parameters_and_upgrades_an_old_table(
+    pg_conn: psycopg.Connection,
+) -> None:
+    table = sql.Identifier("results", "transformer_charger_mix")
+    old_ddl = mix._MIX_DDL.replace("{table}", table.as_string(pg_conn))
+    pg_conn.execute("create schema results")
+    pg_conn.execute(old_ddl.encode())
+    pg_conn.commit()
+    frames = _frames({"T1": 30.0})
+    out = evcap.fit(frames, chargers=CHARGERS, coincidence=0.85, basis="quantile")
+    mix.write_mix(pg_conn, out, schema="results")
+    stored = read_mart(pg_conn, "transformer_charger_mix", schema="results")
+    assert set(stored["coincidence_factor"]) == {0.85}
+    assert set(stored["basis"]) == {"quantile"}
+    primary_keys = pg_conn.execute(
+        "select count(*) from pg_constraint where contype = 'p' "
+        "and conrelid = 'results.transformer_charger_mix'::regclass"
+    ).fetchone()
+    assert primary_keys == (1,)
+    # explicit parameters win over what fit recorded
+    mix.write_mix(pg_conn, out, schema="results", coincidence_factor=0.5, basis="firm")
+    stored = read_mart(pg_conn, "transformer_charger_mix", schema="results")
+    assert set(stored["coincidence_factor"]) == {0.5}
+    assert len(stored) == len(out)
+
+
+@pytest.mark.parametrize("volts", ["480 V", "abc", 0.0, -240.0, float("inf")])
+def test_bad_charger_voltage_is_an_error_not_no_check(volts: object) -> None:
+    chargers = CHARGERS.copy()
+    chargers["voltage_v"] = pd.Series([120.0, volts, 240.0, 400.0], dtype=object)
+    with pytest.raises(InvalidChargerError, match=r"voltage_v.*L2_7"):
+        mix.load_charger_types(chargers)
+
+
+@pytest.mark.parametrize("volts", [None, float("nan"), "", "  "])
+def test_blank_charger_voltage_means_no_check(volts: object) -> None:
+    chargers = CHARGERS.copy()
+    chargers["voltage_v"] = pd.Series([120.0, volts, 240.0, 400.0], dtype=object)
+    loaded = mix.load_charger_types(chargers)
+    assert math.isnan(loaded["voltage_v"].iloc[1])
+    assert loaded["voltage_v"].iloc[0] == 120.0
+
+
+def test_voltage_text_in_a_csv_is_an_error(tmp_path: Any) -> None:
+    path = tmp_path / "types.csv"
+    path.write_text(
+        "charger_type,power_kw,voltage_v,phases_required\nL2,7.2,240,1\nDC,50,480 V,3\n"
+    )
+    with pytest.raises(InvalidChargerError, match=r"voltage_v.*DC"):
+        mix.load_charger_types(path)
+
+
+@pytest.mark.parametrize("name", [None, float("nan"), "", "   "])
+def test_empty_charger_name_is_an_error(name: object) -> None:
+    chargers = CHARGERS.copy()
+    chargers["charger_type"] = pd.Series(["L1", name, "L2_11", "DC50"], dtype=object)
+    with pytest.raises(InvalidChargerError, match="empty charger_type"):
+        mix.load_charger_types(chargers)
+
+
+def test_empty_charger_name_in_a_csv_is_an_error(tmp_path: Any) -> None:
+    path = tmp_path / "types.csv"
+    path.write_text(
+        "charger_type,power_kw,voltage_v,phases_required\nL2,7.2,240,1\n,50,480,3\n"
+    )
+    with pytest.raises(InvalidChargerError, match="empty charger_type"):
+        mix.load_charger_types(path)
+
+
+def test_max_power_never_exceeds_the_budget_with_a_fine_coincidence() -> None:
+    # the reviewer's case: c * p = 0.88888824 kW is not a whole number of mW
+    frames = _frames({"T1": 177.777624})
+    for mode in ("single", "max-power"):
+        out = evcap.fit(frames, chargers=_one_type(), mode=mode, coincidence=0.1234567)  # type: ignore[arg-type]
+        assert list(out["count"]) == [199], mode
+        assert out["power_kw"].sum() <= 177.777624 + 1e-9
+        assert out["leftover_kw"].iloc[0] >= 0
+    # 200 fit exactly at 177.777648 kW, in both modes
+    frames = _frames({"T1": 177.777648})
+    for mode in ("single", "max-power"):
+        out = evcap.fit(frames, chargers=_one_type(), mode=mode, coincidence=0.1234567)  # type: ignore[arg-type]
+        assert list(out["count"]) == [200], mode
+        assert out["leftover_kw"].iloc[0] == 0.0
+
+
+def test_draw_units_keep_exact_multiples() -> None:
+    assert mix.budget_units(14.4) // mix.draw_units(7.2) == 2
+    assert mix.budget_units(3 * 7.2) // mix.draw_units(7.2) == 3
+    assert mix.budget_units(0.85 * 7.2 * 5) // mix.draw_units(7.2, 0.85) == 5
+    assert mix.draw_units(7.2, 0.1234567) == 888_888_240  # µW, exact
+    for mode in ("single", "max-power"):
+        out = evcap.fit(_frames({"T1": 14.4}), chargers=_one_type(), mode=mode)  # type: ignore[arg-type]
+        assert list(out["count"]) == [2]
+        # leftover from exact sums: 0, not float noise like 3.55e-15
+        assert out["leftover_kw"].iloc[0] == 0.0
+
+
+def test_leftover_has_no_float_noise() -> None:
+    # 5.7 - 3 x 1.9 is 8.9e-16 in floats; 9.9 - 3 x 3.3 is 1.8e-15
+    for budget, power in ((5.7, 1.9), (9.9, 3.3)):
+        for mode in ("single", "max-power"):
+            out = evcap.fit(
+                _frames({"T1": budget}),
+                chargers=_one_type(power),
+                mode=mode,  # type: ignore[arg-type]
+            )
+            assert list(out["count"]) == [3]
+            assert out["leftover_kw"].iloc[0] == 0.0
+
+
+FINE_COINCIDENCES = st.integers(1, 9_999_999).map(lambda n: n / 10_000_000)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    power=st.sampled_from(POWERS_KW),
+    coincidence=FINE_COINCIDENCES,
+    budget=st.floats(min_value=0, max_value=400, allow_nan=False),
+)
+def test_single_type_single_equals_max_power_with_fine_coincidences(
+    power: float, coincidence: float, budget: float
+) -> None:
+    frames = _frames({"T1": budget})
+    chargers = _one_type(power)
+    single = evcap.fit(
+        frames, chargers=chargers, mode="single", coincidence=coincidence
+    )
+    best = evcap.fit(
+        frames, chargers=chargers, mode="max-power", coincidence=coincidence
+    )
+    assert list(single["count"]) == list(best["count"])
+    assert best["power_kw"].sum() <= budget + 1e-9
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    powers=st.lists(st.sampled_from(POWERS_KW), min_size=1, max_size=3, unique=True),
+    coincidence=FINE_COINCIDENCES,
+    budget=st.floats(min_value=0, max_value=200, allow_nan=False),
+    mode=st.sampled_from(
+        ["single", "max-power", "count-proportions", "power-proportions", "joint"]
+    ),
+    fill=st.booleans(),
+)
+def test_no_mode_exceeds_the_budget_with_fine_coincidences(
+    powers: list[float], coincidence: float, budget: float, mode: Any, fill: bool
+) -> None:
+    chargers = pd.DataFrame(
+        {
+            "charger_type": [f"C{i}" for i in range(len(powers))],
+            "power_kw": powers,
+            "voltage_v": 240.0,
+            "phases_required": 1,
+        }
+    )
+    extra: dict[str, Any] = {}
+    if "proportions" in mode:
+        extra["proportions"] = [100.0 / len(powers)] * len(powers)
+        extra["fill_leftover"] = fill
+    out = evcap.fit(
+        _frames({"T1": budget}),
+        chargers=chargers,
+        mode=mode,
+        coincidence=coincidence,
+        **extra,
+    )
+    if mode == "single":
+        assert (out["power_kw"] <= budget + 1e-9).all()
+        assert (out["leftover_kw"] >= -1e-9).all()
+    else:
+        assert out["power_kw"].sum() <= budget + 1e-9
+        assert out["leftover_kw"].iloc[0] >= -1e-9
+
+
+def test_unknown_grid_is_named_with_the_known_ones(
+    pg_conn: psycopg.Connection,
+) -> None:
+    frames = _frames({"T1": 10.0})
+    with pytest.raises(ConfigError, match=r"unknown grid 'bogus'; known grids: g1"):
+        evcap.fit(frames, grid_id="bogus", chargers=CHARGERS)
+    install_marts(pg_conn, frames)
+    with pytest.raises(ConfigError, match=r"unknown grid 'bogus'; known grids: g1"):
+        evcap.fit(pg_conn, grid_id="bogus", chargers=CHARGERS)
+
+
+@pytest.mark.parametrize("mode", ["single", "max-power", "count-proportions"])
+def test_objective_chargers_applies_to_joint_only(mode: Any) -> None:
+    extra: dict[str, Any] = {}
+    if mode == "count-proportions":
+        extra["proportions"] = [25, 25, 25, 25]
+    with pytest.raises(ConfigError, match="objective 'chargers' applies to joint"):
+        evcap.fit(
+            _frames({"T1": 10.0}),
+            chargers=CHARGERS,
+            mode=mode,
+            objective="chargers",
+            **extra,
+        )
+
+
+def test_repeated_windows_are_fitted_once_and_no_window_is_an_error() -> None:
+    frames = _frames({"T1": 10.0})
+    once = evcap.fit(frames, window="nightly", chargers=CHARGERS)
+    twice = evcap.fit(frames, window=["nightly", "nightly"], chargers=CHARGERS)
+    pd.testing.assert_frame_equal(once, twice)
+    with pytest.raises(ConfigError, match="no charging window given"):
+        evcap.fit(frames, window=[], chargers=CHARGERS)
+
+
+@pytest.mark.parametrize("value", [float("nan"), "abc", float("inf"), 1.5, None])
+def test_bad_count_bounds_are_invalid_charger_errors(value: Any) -> None:
+    if value is None:  # None means "no bound"
+        out = evcap.fit(
+            _frames({"T1": 10.0}), chargers=CHARGERS, max_counts={"L1": value}
+        )
+        assert out["count"].sum() > 0
+        return
+    with pytest.raises(InvalidChargerError, match="L1 must be an integer"):
+        evcap.fit(_frames({"T1": 10.0}), chargers=CHARGERS, max_counts={"L1": value})
+
+
+@pytest.mark.parametrize("budget", [float("inf"), float("-inf")])
+def test_infinite_budget_is_a_config_error(budget: float) -> None:
+    for mode in ("single", "max-power"):
+        with pytest.raises(ConfigError, match="finite"):
+            evcap.fit(_frames({"T1": budget}), chargers=CHARGERS, mode=mode)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="finite"):
+        mix.budget_units(budget)
+    with pytest.raises(ConfigError, match="finite"):
+        mix.single_count(budget, 7.2)
+
+
+def test_read_mart_takes_one_id_as_a_str(pg_conn: psycopg.Connection) -> None:
+    install_marts(pg_conn, _frames({"T1": 10.0, "TX-1": 5.0, "T": 1.0}))
+    rows = read_mart(pg_conn, "dim_transformers", transformers="TX-1")
+    assert list(rows["transformer_id"]) == ["TX-1"]

@@ -410,11 +410,11 @@ def fit_frame() -> pd.DataFrame:
 
 def mix_frame() -> pd.DataFrame:
     rows = []
-    for mode in ("max_power", "count_proportions"):
-        for window, budget in (("all_time", 40.0), ("nightly", 50.0)):
+    for mode in ("max-power", "count-proportions"):
+        for window, budget in (("all_time", 40.8), ("nightly", 50.0)):
             used = 0.0
             counts = {"level2_7kw": 3, "level2_19kw": 1}
-            if mode == "count_proportions":
+            if mode == "count-proportions":
                 counts = {"level2_7kw": 2, "level2_19kw": 1}
             for ctype, power in (("level2_7kw", 7.2), ("level2_19kw", 19.2)):
                 used += counts[ctype] * power
@@ -684,12 +684,12 @@ def test_mix_chart_stacks_counts_per_type_and_power_used_vs_left_over() -> None:
     assert power["encoding"]["color"]["scale"]["domain"] == ["used", "left over"]
     rows = spec["datasets"][power["data"]["name"]]
     got = {(r["mode"], r["window_name"], r["part"]): round(r["kw"], 6) for r in rows}
-    # max_power, all_time: 3 x 7.2 + 1 x 19.2 = 40.8 kW used of a 40 kW budget
-    # (a hand-made frame; the leftover is clipped at 0 for drawing)
-    assert got[("max_power", "all_time", "used")] == 40.8
-    assert got[("max_power", "all_time", "left over")] == 0.0
-    assert got[("count_proportions", "nightly", "used")] == 33.6
-    assert got[("count_proportions", "nightly", "left over")] == round(50 - 33.6, 6)
+    # max-power, all_time: 3 x 7.2 + 1 x 19.2 = 40.8 kW used of a 40.8 kW
+    # budget, nothing left over
+    assert got[("max-power", "all_time", "used")] == 40.8
+    assert got[("max-power", "all_time", "left over")] == 0.0
+    assert got[("count-proportions", "nightly", "used")] == 33.6
+    assert got[("count-proportions", "nightly", "left over")] == round(50 - 33.6, 6)
 
 
 def test_mix_chart_rows_per_transformer_when_several() -> None:
@@ -1071,3 +1071,69 @@ def test_map_draws_one_panel_per_grid() -> None:
     colours, ink, _ = png_ink(png)
     assert colours > 20
     assert ink > 1000
+
+
+# --- names and modes are checked ----------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["fit", "overview", "with-chargers", "map"])
+def test_make_plot_unknown_window_lists_the_known_ones(
+    marts_conn: psycopg.Connection, kind: Any
+) -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown charging window 'bogus'; known: all_time, nightly, summer",
+    ):
+        plots.make_plot(marts_conn, kind, ["T1"], window="bogus")
+
+
+@pytest.mark.parametrize("kind", ["map", "with-chargers"])
+def test_make_plot_unknown_charger_type_lists_the_known_ones(
+    marts_conn: psycopg.Connection, kind: Any
+) -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown charger type 'bogus'; known: dcfc_50kw, level2_19kw",
+    ):
+        plots.make_plot(marts_conn, kind, ["T1"], charger_type="bogus")
+
+
+def test_make_plot_known_names_still_draw(marts_conn: psycopg.Connection) -> None:
+    for kind in ("fit", "overview", "with-chargers", "map"):
+        spec = spec_of(
+            plots.make_plot(
+                marts_conn,
+                kind,  # type: ignore[arg-type]
+                ["T1"],
+                window="nightly",
+                charger_type="level2_7kw",
+            )
+        )
+        assert not is_no_data(spec), kind
+
+
+def test_make_plot_mix_rejects_single_mode(marts_conn: psycopg.Connection) -> None:
+    with pytest.raises(ConfigError, match="use kind fit"):
+        plots.make_plot(marts_conn, "mix", ["T1"], mode="single")
+
+
+def test_mix_chart_rejects_single_mode_rows() -> None:
+    frame = mix_frame()
+    frame.loc[frame["mode"] == "max-power", "mode"] = "single"
+    with pytest.raises(ConfigError, match="alternative"):
+        plots.mix_chart(frame)
+
+
+def test_plot_cli_mode_choices_are_the_mix_chart_modes(tmp_path: Any) -> None:
+    from evcap import cli, mix
+
+    assert tuple(m for m in mix.MODES if m != "single") == plots.MIX_CHART_MODES
+    parser = cli.build_parser()
+    args = parser.parse_args(
+        ["plot", "mix", "--mode", "joint", "--out", str(tmp_path / "m.html")]
+    )
+    assert args.mode == "joint"
+    for mode in plots.MIX_CHART_MODES:
+        parser.parse_args(["plot", "mix", "--mode", mode, "--out", "x.html"])
+    with pytest.raises(SystemExit):
+        parser.parse_args(["plot", "mix", "--mode", "single", "--out", "x.html"])

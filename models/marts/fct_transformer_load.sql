@@ -3,6 +3,7 @@
         materialized='incremental',
         incremental_strategy='evcap_replace_since',
         evcap_time_column='interval_start',
+        evcap_group_column='grid_id',
         unique_key=['grid_id', 'transformer_id', 'interval_start'],
         on_schema_change='append_new_columns',
         indexes=[
@@ -39,44 +40,19 @@
     Everything is keyed by integer transformer keys; names and capacities are
     joined at the end.
 
-    Incremental runs recompute every interval from the reprocessing cut-off
-    on: the latest interval already built for the grid that lags most, minus
-    var('lookback_hours'), so late and corrected readings are picked up. A grid
-    with meters but nothing built yet forces a full recompute. The cut-off is a
-    constant, passed to ts_data_source_select as its timerange.
+    Incremental runs recompute, grid by grid, every interval from the grid's
+    cut-off on: its latest built interval minus var('lookback_hours'), so late
+    and corrected readings are picked up. A grid with nothing built yet (new)
+    is read whole; one grid lagging or new never makes the others recompute.
+    The cut-off reaches ts_data_source_select as its timerange; the strategy
+    evcap_replace_since replaces each grid's rows from its first recomputed
+    interval on.
 -#}
 
-{%- set cutoff = none -%}
-{%- if is_incremental() and execute -%}
-    {%- set cutoff_query -%}
-        select coalesce(
-            cast(
-                min(coalesce(built.latest_start, '-infinity'))
-                - interval '{{ var("lookback_hours") }} hours'
-                as text
-            ),
-            '-infinity'
-        )
-        from (
-            select distinct grid_id
-            from {{ ref('int_meters_mapped_to_transformers') }}
-        ) as grids
-        left join lateral (
-        {#- backwards along the interval_start index: a few rows -#}
-            select loaded.interval_start as latest_start
-            from {{ this }} as loaded
-            where loaded.grid_id = grids.grid_id
-            order by loaded.interval_start desc
-            limit 1
-        ) as built on true
-    {%- endset -%}
-    {%- set cutoff = run_query(cutoff_query).columns[0].values()[0] -%}
-    {%- if cutoff == '-infinity' -%}
-        {%- set cutoff = none -%}
-    {%- endif -%}
-{%- endif %}
-{%- set starting_at = none if cutoff is none
-    else "cast('" ~ cutoff ~ "' as timestamptz)" %}
+{#- Incremental runs read each data source from its grid's cut-off on. -#}
+{%- set starting_at = (
+    'data_sources.starting_at' if is_incremental() else none
+) %}
 
 {#-
     The small tables are read where they are used (no shared import CTEs): a
@@ -134,6 +110,33 @@ transformers as (
 
 ),
 
+{%- if is_incremental() %}
+
+    grid_cutoffs as (
+
+        select
+            grids.grid_id,
+            coalesce(
+                built.latest_start
+                - interval '{{ var("lookback_hours") }} hours',
+                '-infinity'
+            ) as starting_at
+        from (
+            select distinct grid_id
+            from {{ ref('int_meters_mapped_to_transformers') }}
+        ) as grids
+        left join lateral (
+            {#- backwards along the unique index: one row per grid -#}
+            select loaded.interval_start as latest_start
+            from {{ this }} as loaded
+            where loaded.grid_id = grids.grid_id
+            order by loaded.interval_start desc
+            limit 1
+        ) as built on true
+
+    ),
+{%- endif %}
+
 -- each meter's CONSUMER / PRODUCER data source, at its feeding transformer
 data_sources as (
 
@@ -141,6 +144,9 @@ data_sources as (
         ancestry.transformer_key as feeding_key,
         data_sources.data_source_id,
         data_sources.source_type = 'CONSUMER' as is_consumer,
+        {%- if is_incremental() %}
+            grid_cutoffs.starting_at,
+        {%- endif %}
         data_sources.valid_during
     from {{ ref('stg_edm__data_sources') }} as data_sources
     inner join {{ ref('int_meters_mapped_to_transformers') }} as meter_map
@@ -153,6 +159,10 @@ data_sources as (
             meter_map.grid_id = ancestry.grid_id
             and meter_map.transformer_id = ancestry.transformer_id
             and ancestry.levels_up = 0
+    {%- if is_incremental() %}
+        inner join grid_cutoffs
+            on data_sources.grid_id = grid_cutoffs.grid_id
+    {%- endif %}
     where data_sources.source_type in ('CONSUMER', 'PRODUCER')
 
 ),
