@@ -31,7 +31,12 @@
     ) as recomputed
     where
         stored.{{ group_column }} = recomputed.{{ group_column }}
-        and stored.{{ time_column }} >= recomputed.recomputed_from;
+        and stored.{{ time_column }} >= recomputed.recomputed_from
+        -- the same bound as one constant: an index range, not a table scan
+        and stored.{{ time_column }} >= (
+            select min(earliest.{{ time_column }})
+            from {{ source }} as earliest
+        );
 
     insert into {{ target }} ({{ columns }})
     select {{ columns }}
