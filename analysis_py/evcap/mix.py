@@ -402,20 +402,31 @@ def _best_subset_sum(
     return result
 
 
-def _bitset_subset_sum(ws: list[int], us: list[int], cap: int) -> list[int]:
+def _suffix_reachable_sums(ws: list[int], us: list[int], cap: int) -> list[int]:
+    """Bitsets: bit v of entry j is set when types j.. can sum to v (<= cap).
+
+    Binary splitting of each type's bound ``us[j]`` keeps it exact for
+    bounded counts.
+    """
     m = len(ws)
     mask = (1 << (cap + 1)) - 1
-    suffix_int = [0] * (m + 1)
-    suffix_int[m] = 1
+    suffix = [0] * (m + 1)
+    suffix[m] = 1
     for j in range(m - 1, -1, -1):
-        s = suffix_int[j + 1]
+        s = suffix[j + 1]
         left, chunk, w = us[j], 1, ws[j]
         while left > 0:
             take = min(chunk, left)
             s = (s | (s << (take * w))) & mask
             left -= take
             chunk <<= 1
-        suffix_int[j] = s
+        suffix[j] = s
+    return suffix
+
+
+def _bitset_subset_sum(ws: list[int], us: list[int], cap: int) -> list[int]:
+    m = len(ws)
+    suffix_int = _suffix_reachable_sums(ws, us, cap)
     value = suffix_int[0].bit_length() - 1
     suffix = [_bitset_bytes(s, cap + 1) for s in suffix_int]
     max_w = [0] * (m + 1)
@@ -428,17 +439,7 @@ def _bitset_subset_sum(ws: list[int], us: list[int], cap: int) -> list[int]:
     order = sorted(range(m), key=lambda j: (-ws[j], j))
     o_ws = [ws[j] for j in order]
     o_us = [us[j] for j in order]
-    o_suffix_int = [0] * (m + 1)
-    o_suffix_int[m] = 1
-    for j in range(m - 1, -1, -1):
-        s = o_suffix_int[j + 1]
-        left, chunk, w = o_us[j], 1, o_ws[j]
-        while left > 0:
-            take = min(chunk, left)
-            s = (s | (s << (take * w))) & mask
-            left -= take
-            chunk <<= 1
-        o_suffix_int[j] = s
+    o_suffix_int = _suffix_reachable_sums(o_ws, o_us, cap)
     o_suffix = [_bitset_bytes(s, cap + 1) for s in o_suffix_int]
     fewest = _fewest_items(o_ws, o_us, o_suffix, value)
 
