@@ -17,6 +17,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hand_made_marts import create_marts
 from psycopg import sql
 
 from evcap import db
@@ -109,4 +110,20 @@ def pg_dsn(pg_server: Server, database_factory: DatabaseFactory) -> str:
 def pg_conn(pg_dsn: str) -> Iterator[psycopg.Connection]:
     """A connection to a fresh, empty database (closed afterwards)."""
     with psycopg.connect(pg_dsn) as conn:
+        yield conn
+
+
+@pytest.fixture(scope="module")
+def marts_dsn(pg_server: Server, database_factory: DatabaseFactory) -> str:
+    """A database holding the hand-made marts in schema ``evcap`` (per module)."""
+    dsn = database_factory(pg_server, "marts")
+    with psycopg.connect(dsn) as conn:
+        create_marts(conn)
+    return dsn
+
+
+@pytest.fixture
+def marts_conn(marts_dsn: str) -> Iterator[psycopg.Connection]:
+    """A connection to the hand-made marts (read only by the tests)."""
+    with psycopg.connect(marts_dsn) as conn:
         yield conn

@@ -12,14 +12,13 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 from conftest import REPO_ROOT, DatabaseFactory, Server
-from test_plots import create_marts, decode_png, png_ink
+from test_plots import decode_png, png_ink
 
 from evcap import browser, cli
 from evcap.errors import UnknownTransformerError
@@ -29,21 +28,6 @@ ARTIFACTS = REPO_ROOT / "test-artifacts"
 # vl-convert bundles Vega 6 with Vega-Lite 5; vega-embed warns about it once
 # per chart. Harmless: the charts render (each is checked below).
 KNOWN_WARNINGS = re.compile(r"^The compiled spec uses Vega v5, but current version is")
-
-
-@pytest.fixture(scope="module")
-def marts_dsn(pg_server: Server, database_factory: DatabaseFactory) -> str:
-    """A database holding the hand-made marts of test_plots (per module)."""
-    dsn = database_factory(pg_server, "report")
-    with psycopg.connect(dsn) as conn:
-        create_marts(conn)
-    return dsn
-
-
-@pytest.fixture
-def marts_conn(marts_dsn: str) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(marts_dsn) as conn:
-        yield conn
 
 
 # --- browser -------------------------------------------------------------------------
