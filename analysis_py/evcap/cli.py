@@ -119,7 +119,21 @@ def _add_demo_data_parser(
         "--edm-schema", default="edm", help="stand-in schema (default: edm)"
     )
     _add_grid_options(parser)
-    parser.set_defaults(handler=_cmd_demo_data)
+    parser.add_argument(
+        "--from",
+        dest="source",
+        metavar="SOURCE",
+        help="load a real public grid instead of a synthetic one: "
+        "simbench:<code> (e.g. simbench:1-MVLV-rural-1.108-0-sw, with its "
+        "15-min profiles) or pandapower:<name> (e.g. "
+        "pandapower:ieee_european_lv_asymmetric, lv_schutterwald; generated "
+        "load shapes). --days defaults to 7 and --start to the profiles' first "
+        "day; --seed seeds generated shapes",
+    )
+    parser.add_argument(
+        "--grid-id", help="EDM grid id of a --from grid (default: <kind>-<name>)"
+    )
+    parser.set_defaults(handler=_cmd_demo_data, days=None, start=None)
 
 
 def _add_grid_options(
@@ -184,12 +198,53 @@ def _grid_spec(args: argparse.Namespace) -> GridSpec:
 
 
 def _cmd_demo_data(args: argparse.Namespace) -> int:
+    import datetime as dt
+
     from evcap.demo_data import load_grid
 
+    if args.source:
+        return _load_real_grid(args)
+    if args.grid_id:
+        from evcap.errors import ConfigError
+
+        raise ConfigError("--grid-id needs --from (synthetic grids are demo-<name>)")
+    if args.days is None:
+        args.days = 365
+    if args.start is None:
+        args.start = dt.date(2024, 1, 1)
     spec = _grid_spec(args)
     with db.connection(args.dsn) as conn:
         summary = load_grid(conn, spec, schema=args.edm_schema)
     print(summary)
+    return 0
+
+
+def _load_real_grid(args: argparse.Namespace) -> int:
+    from evcap.real_grids import DEFAULT_DAYS, build_real_grid, load_real_grid
+
+    grid = build_real_grid(
+        args.source,
+        days=DEFAULT_DAYS if args.days is None else args.days,
+        start=args.start,
+        grid_id=args.grid_id,
+        seed=args.seed,
+    )
+    with db.connection(args.dsn) as conn:
+        summary = load_real_grid(conn, grid, schema=args.edm_schema)
+    print(summary)
+    counts = grid.edm.elements["type"].value_counts()
+    print(
+        "      "
+        + ", ".join(f"{n:,} {kind}" for kind, n in counts.items())
+        + f"; readings from {grid.profiles.interval_start[0]:%Y-%m-%d %H:%M} UTC, "
+        f"{grid.profiles.period_s // 60}-min"
+    )
+    if grid.edm.ignored:
+        print(f"      not modelled: {grid.edm.ignored}")
+    print(
+        f"      local time of this grid: {grid.timezone}; build with "
+        f"`evcap build --var local_timezone={grid.timezone}`"
+    )
     return 0
 
 
