@@ -24,12 +24,13 @@ reached, leading with their closed elements: nothing is fed through them.
   elements beyond them point upstream the way the search found them.
 * A closed mesh has no single upstream chain: the search keeps a spanning
   tree (fewest buses from the source; ties go to the branch listed first:
-  lines, then transformers, then bus-bus switches, each by index) and the
+  bus-bus switches, then lines, then transformers, each by index) and the
   mesh's other branch hangs as a leaf.
-* Parallel transformers (a bus section fed through two transformers and a
-  closed coupler): each bus belongs to the transformer the search reached it
-  through first, so the load of the common bus sections is split by section,
-  not shared.
+* Parallel transformers (bus sections, each fed by its own transformer,
+  joined by a closed coupler): each bus belongs to the transformer the search
+  reached it through first, so in a substation with couplers on both sides
+  each transformer keeps its own bus section and the feeders on it; the load
+  is split by section, not shared as the currents would share it.
 * Buses that no closed path reaches (unsupplied) keep no upstream element;
   meters there are orphans.
 """
@@ -394,6 +395,15 @@ def network_to_edm(
         return _Edge(node_of_bus[bus_a], node_of_bus[bus_b], chain, closed)
 
     edges: list[_Edge] = []
+    for idx, row in switch[switch["et"] == "b"].iterrows() if not switch.empty else ():
+        edges.append(
+            _Edge(
+                node_of_bus[int(row["bus"])],
+                node_of_bus[int(row["element"])],
+                [ids[("switch", int(idx))]],
+                [bool(row["closed"])],
+            )
+        )
     for idx, row in line.iterrows():
         ok = bool(row.get("in_service", True))
         edges.append(
@@ -433,15 +443,6 @@ def network_to_edm(
                 edges.append(edge)
             else:
                 edges.append(_Edge(node, edge.a, chain[::-1], closed[::-1]))
-    for idx, row in switch[switch["et"] == "b"].iterrows() if not switch.empty else ():
-        edges.append(
-            _Edge(
-                node_of_bus[int(row["bus"])],
-                node_of_bus[int(row["element"])],
-                [ids[("switch", int(idx))]],
-                [bool(row["closed"])],
-            )
-        )
     sources = [
         (ids[("ext_grid", int(idx))], node_of_bus[int(row["bus"])])
         for idx, row in ext_grid.sort_index().iterrows()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import warnings
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -105,7 +106,9 @@ def parse_source(text: str) -> NetworkSource:
 
 def _import(module: str) -> Any:
     try:
-        return importlib.import_module(module)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return importlib.import_module(module)
     except ImportError as exc:
         raise ConfigError(f"{module} is not installed: {_INSTALL_HINT}") from exc
 
@@ -128,7 +131,10 @@ def load_network(source: NetworkSource) -> Any:
                 f"unknown SimBench code {source.name!r}; codes look like "
                 f"{', '.join(examples)} (simbench.collect_all_simbench_codes())"
             )
-        return sb.get_simbench_net(source.name)
+        with warnings.catch_warnings():
+            # the packages' own deprecations: nothing a user of evcap can act on
+            warnings.simplefilter("ignore")
+            return sb.get_simbench_net(source.name)
     networks = _import("pandapower.networks")
     factory = getattr(networks, source.name, None)
     if not callable(factory):
@@ -138,7 +144,9 @@ def load_network(source: NetworkSource) -> Any:
             "create_dickert_lv_network or lv_schutterwald"
         )
     try:
-        return factory()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return factory()
     except TypeError as exc:
         raise ConfigError(
             f"pandapower.networks.{source.name} needs arguments: {exc}"
