@@ -112,9 +112,7 @@ def _power_kw(rg: RealGrid) -> tuple[pd.DataFrame, pd.DataFrame]:
         sb = pytest.importorskip("simbench")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            absolute = sb.get_absolute_values(
-                net, profiles_instead_of_study_cases=True
-            )
+            absolute = sb.get_absolute_values(net, profiles_instead_of_study_cases=True)
         times = pd.to_datetime(net.profiles["load"]["time"], format="%d.%m.%Y %H:%M")
         utc = (times - pd.Timedelta(hours=1)).dt.tz_localize("UTC")
         keep = utc.isin(rg.profiles.interval_start).to_numpy()
@@ -126,6 +124,7 @@ def _power_kw(rg: RealGrid) -> tuple[pd.DataFrame, pd.DataFrame]:
         load.columns = [int(c) for c in load.columns]
         sgen.columns = [int(c) for c in sgen.columns]
         return load, sgen
+
     # generated shapes: the importer's profiles are the source data here
     def by_index(frame: pd.DataFrame) -> pd.DataFrame:
         out = frame.copy()
@@ -177,10 +176,20 @@ def expected_group_load(rg: RealGrid) -> pd.DataFrame:
     simbench = rg.source.kind == "simbench"
     for table in ("load", "asymmetric_load"):
         if table in net and len(net[table]):
-            add(load_kw, table, (lambda t, i: i) if simbench else (lambda t, i: f"{t} {i}"), 1.0)
+            add(
+                load_kw,
+                table,
+                (lambda t, i: i) if simbench else (lambda t, i: f"{t} {i}"),
+                1.0,
+            )
     for table in ("sgen", "asymmetric_sgen"):
         if table in net and len(net[table]):
-            add(sgen_kw, table, (lambda t, i: i) if simbench else (lambda t, i: f"{t} {i}"), -1.0)
+            add(
+                sgen_kw,
+                table,
+                (lambda t, i: i) if simbench else (lambda t, i: f"{t} {i}"),
+                -1.0,
+            )
     frames = [
         pd.DataFrame({"group": g, "interval_start": s.index, "load_kw": s.to_numpy()})
         for g, s in contributions.items()
@@ -252,17 +261,15 @@ def test_every_transformer_load_matches_the_original_network(built: Built) -> No
     }
     # every transformer with load in evcap is one the original network feeds
     # (a parallel transformer may carry none: its group is compared)
-    assert set(actual["transformer_id"]) <= set(member_of), (
-        set(actual["transformer_id"]) - set(member_of)
-    )
+    assert set(actual["transformer_id"]) <= set(member_of), set(
+        actual["transformer_id"]
+    ) - set(member_of)
     single = {m for m, g in member_of.items() if m == g}
     assert single <= set(actual["transformer_id"]), single - set(
         actual["transformer_id"]
     )
     actual["group"] = actual["transformer_id"].map(member_of)
-    summed = (
-        actual.groupby(["group", "interval_start"])["load_kw"].sum().reset_index()
-    )
+    summed = actual.groupby(["group", "interval_start"])["load_kw"].sum().reset_index()
     merged = expected.merge(
         summed, on=["group", "interval_start"], how="outer", suffixes=("", "_evcap")
     )
@@ -357,7 +364,9 @@ def test_transformer_meta_is_real_notation() -> None:
     assert meta["MV1.101-LV1.108-Trafo 1"]["secondary_voltage"] == "0.4 kV"
     assert set(tx["phases"]) == {"ABC"}
     # net energy is conserved and no reading is negative
-    total = grid.profiles.load_kw.to_numpy().sum() - grid.profiles.sgen_kw.to_numpy().sum()
+    total = (
+        grid.profiles.load_kw.to_numpy().sum() - grid.profiles.sgen_kw.to_numpy().sum()
+    )
     net = grid.consumer_kw.to_numpy().sum() - grid.producer_kw.to_numpy().sum()
     assert net == pytest.approx(total, rel=1e-12)
     assert (grid.consumer_kw.to_numpy() >= 0).all()
@@ -376,6 +385,8 @@ def test_bad_sources_are_a_clear_error(text: str) -> None:
 @pytest.mark.slow
 def test_period_outside_the_simbench_year_is_a_clear_error() -> None:
     with pytest.raises(ConfigError, match="inside that year"):
-        build_real_grid("simbench:1-LV-rural1--0-sw", days=3, start=dt.date(2016, 12, 30))
+        build_real_grid(
+            "simbench:1-LV-rural1--0-sw", days=3, start=dt.date(2016, 12, 30)
+        )
     with pytest.raises(ConfigError, match="unknown SimBench code"):
         build_real_grid("simbench:no-such-grid", days=1)

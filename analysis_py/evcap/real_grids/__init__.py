@@ -10,7 +10,7 @@ Readings: every meter has a ``CONSUMER`` source (import register) and, when
 it carries a generator or its load is ever negative, a ``PRODUCER`` source
 (export register), in kWh per 15 minutes. With L the summed load and P the
 summed generation of the meter (kW): consumer = max(L, 0) + max(-P, 0),
-producer = max(P, 0) + max(-L, 0), so consumer − producer = L − P exactly and
+producer = max(P, 0) + max(-L, 0), so consumer - producer = L - P exactly and
 no reading is negative. A meter that only carries generators has a consumer
 source only when its generation is ever negative.
 """
@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import psycopg
 from psycopg import sql
@@ -132,7 +133,10 @@ def _sum_by_meter(
     out = pd.DataFrame(0.0, index=values.index, columns=meters)
     if assignment.empty:
         return out
-    labels = [f"{t} {i}" for t, i in zip(assignment["table"], assignment["index"], strict=True)]
+    labels = [
+        f"{t} {i}"
+        for t, i in zip(assignment["table"], assignment["index"], strict=True)
+    ]
     grouped = values[labels].T.groupby(assignment["meter_id"].to_numpy()).sum().T
     out[grouped.columns] = grouped
     return out
@@ -232,12 +236,19 @@ def build_real_grid(
     )
 
 
-def _kwh_by_source(grid: RealGrid) -> np.ndarray:
+def _kwh_by_source(grid: RealGrid) -> npt.NDArray[np.float64]:
     """kWh per interval, one row per data source (in data_sources order)."""
     hours = grid.profiles.period_s / 3600.0
-    return np.concatenate(
-        [grid.consumer_kw.to_numpy(np.float64).T, grid.producer_kw.to_numpy(np.float64).T]
-    ) * hours
+    kwh: npt.NDArray[np.float64] = (
+        np.concatenate(
+            [
+                grid.consumer_kw.to_numpy(np.float64).T,
+                grid.producer_kw.to_numpy(np.float64).T,
+            ]
+        )
+        * hours
+    )
+    return kwh
 
 
 def readings_frame(grid: RealGrid) -> pd.DataFrame:
@@ -288,9 +299,14 @@ def load_real_grid(
         ),
         dtype="V16",
     )
-    start_us = int(
-        (grid.profiles.interval_start[0].to_pydatetime() - _PG_EPOCH).total_seconds()
-    ) * _US_PER_S
+    start_us = (
+        int(
+            (
+                grid.profiles.interval_start[0].to_pydatetime() - _PG_EPOCH
+            ).total_seconds()
+        )
+        * _US_PER_S
+    )
     period_us = grid.profiles.period_s * _US_PER_S
     ts_us = start_us + np.arange(n_t, dtype=np.int64) * period_us
     received_us = ts_us + period_us + _RECEIVED_DELAY_S * _US_PER_S

@@ -42,7 +42,7 @@ import math
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -168,6 +168,11 @@ def _in_service(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame["in_service"].fillna(True).astype(bool)]
 
 
+def _ix(value: object) -> int:
+    """A pandapower table index (or bus number) as int."""
+    return int(cast(Any, value))
+
+
 def _name(value: object) -> str | None:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
@@ -183,7 +188,7 @@ def _make_ids(net: Any, tables: Iterable[str]) -> dict[tuple[str, int], str]:
         names = frame["name"] if "name" in frame.columns else None
         for idx in frame.index:
             name = _name(names.loc[idx]) if names is not None else None
-            rows.append((table, int(idx), name))
+            rows.append((table, _ix(idx), name))
     counts: dict[str, int] = {}
     for _, _, name in rows:
         if name is not None:
@@ -361,8 +366,8 @@ def network_to_edm(
         if "in_service" in bus.columns
         else pd.Series(True, index=bus.index)
     )
-    node_of_bus = {int(b): i for i, b in enumerate(bus.index)}
-    node_element = [ids[("bus", int(b))] for b in bus.index]
+    node_of_bus = {_ix(b): i for i, b in enumerate(bus.index)}
+    node_element = [ids[("bus", _ix(b))] for b in bus.index]
     line = _table(net, "line")
     trafo = _table(net, "trafo")
     trafo3w = _table(net, "trafo3w")
@@ -370,15 +375,15 @@ def network_to_edm(
     # trafo3w: an extra graph node (the transformer itself) joined to its buses.
     t3_node: dict[int, int] = {}
     for idx in trafo3w.index:
-        t3_node[int(idx)] = len(node_element)
-        node_element.append(ids[("trafo3w", int(idx))])
+        t3_node[_ix(idx)] = len(node_element)
+        node_element.append(ids[("trafo3w", _ix(idx))])
     end_switches: dict[tuple[str, int, int], list[tuple[str, bool]]] = {}
     for idx, row in switch.iterrows():
         et = str(row["et"])
         if et in ("l", "t", "t3"):
             key = (et, int(row["element"]), int(row["bus"]))
             end_switches.setdefault(key, []).append(
-                (ids[("switch", int(idx))], bool(row["closed"]))
+                (ids[("switch", _ix(idx))], bool(row["closed"]))
             )
 
     def branch(
@@ -400,7 +405,7 @@ def network_to_edm(
             _Edge(
                 node_of_bus[int(row["bus"])],
                 node_of_bus[int(row["element"])],
-                [ids[("switch", int(idx))]],
+                [ids[("switch", _ix(idx))]],
                 [bool(row["closed"])],
             )
         )
@@ -409,10 +414,10 @@ def network_to_edm(
         edges.append(
             branch(
                 "l",
-                int(idx),
+                _ix(idx),
                 int(row["from_bus"]),
                 int(row["to_bus"]),
-                ids[("line", int(idx))],
+                ids[("line", _ix(idx))],
                 ok,
             )
         )
@@ -421,21 +426,25 @@ def network_to_edm(
         edges.append(
             branch(
                 "t",
-                int(idx),
+                _ix(idx),
                 int(row["hv_bus"]),
                 int(row["lv_bus"]),
-                ids[("trafo", int(idx))],
+                ids[("trafo", _ix(idx))],
                 ok,
             )
         )
     for idx, row in trafo3w.iterrows():
         ok = bool(row.get("in_service", True))
-        node = t3_node[int(idx)]
-        for side, b in (("hv", row["hv_bus"]), ("mv", row["mv_bus"]), ("lv", row["lv_bus"])):
-            sw = end_switches.get(("t3", int(idx), int(b)), [])
+        node = t3_node[_ix(idx)]
+        for side, b in (
+            ("hv", row["hv_bus"]),
+            ("mv", row["mv_bus"]),
+            ("lv", row["lv_bus"]),
+        ):
+            sw = end_switches.get(("t3", _ix(idx), _ix(b)), [])
             chain = [s for s, _ in sw]
             closed = [c and ok for _, c in sw]
-            edge = _Edge(node_of_bus[int(b)], node, chain, closed)
+            edge = _Edge(node_of_bus[_ix(b)], node, chain, closed)
             if not chain and not ok:
                 edge.closed = [False]
                 edge.chain = []
@@ -444,16 +453,16 @@ def network_to_edm(
             else:
                 edges.append(_Edge(node, edge.a, chain[::-1], closed[::-1]))
     sources = [
-        (ids[("ext_grid", int(idx))], node_of_bus[int(row["bus"])])
+        (ids[("ext_grid", _ix(idx))], node_of_bus[int(row["bus"])])
         for idx, row in ext_grid.sort_index().iterrows()
     ]
     upstream = _orient(len(node_element), node_element, edges, sources)
     # Switches on an element evcap does not model (e.g. a bus-load switch).
     for idx in switch.index:
-        upstream.setdefault(ids[("switch", int(idx))], None)
+        upstream.setdefault(ids[("switch", _ix(idx))], None)
 
     geo = bus["geo"] if "geo" in bus.columns else pd.Series(None, index=bus.index)
-    point_of_bus = {int(b): _point(geo.loc[b]) for b in bus.index}
+    point_of_bus = {_ix(b): _point(geo.loc[b]) for b in bus.index}
     rows: list[dict[str, Any]] = []
 
     def add(
@@ -496,13 +505,13 @@ def network_to_edm(
     for idx, row in _table(net, "ext_grid").iterrows():
         b = int(row["bus"])
         add(
-            ids[("ext_grid", int(idx))],
+            ids[("ext_grid", _ix(idx))],
             "Substation",
-            meta={"pandapower_table": "ext_grid", "pandapower_index": int(idx)},
+            meta={"pandapower_table": "ext_grid", "pandapower_index": _ix(idx)},
             point=point_of_bus.get(b),
         )
     for idx, row in bus.iterrows():
-        b = int(idx)
+        b = _ix(idx)
         add(
             ids[("bus", b)],
             "Busbar",
@@ -514,41 +523,47 @@ def network_to_edm(
             point=point_of_bus.get(b),
         )
     for idx, row in line.iterrows():
-        a, b = point_of_bus.get(int(row["from_bus"])), point_of_bus.get(int(row["to_bus"]))
-        meta = {
+        a, b = (
+            point_of_bus.get(int(row["from_bus"])),
+            point_of_bus.get(int(row["to_bus"])),
+        )
+        line_meta: dict[str, Any] = {
             "pandapower_table": "line",
-            "pandapower_index": int(idx),
+            "pandapower_index": _ix(idx),
             "length_km": float(row["length_km"]),
             "std_type": _name(row.get("std_type")),
         }
         if not bool(row.get("in_service", True)):
-            meta["in_service"] = False
-        element = ids[("line", int(idx))]
+            line_meta["in_service"] = False
+        element = ids[("line", _ix(idx))]
         rows_before = len(rows)
         add(
             element,
             "ACLineSegment",
-            meta=meta,
+            meta=line_meta,
             underground=str(row.get("type", "")) == "cs",
         )
         if a is not None and b is not None:
             rows[rows_before]["geometry"] = f"LINESTRING({a[0]} {a[1]}, {b[0]} {b[1]})"
     for idx, row in switch.iterrows():
-        closed = bool(row["closed"])
-        meta = {
+        is_closed = bool(row["closed"])
+        switch_meta: dict[str, Any] = {
             "pandapower_table": "switch",
-            "pandapower_index": int(idx),
+            "pandapower_index": _ix(idx),
             "switch_type": _name(row.get("type")),
-            "normally_open": not closed,
+            "normally_open": not is_closed,
         }
         add(
-            ids[("switch", int(idx))],
+            ids[("switch", _ix(idx))],
             "Switch",
-            meta=meta,
+            meta=switch_meta,
             point=point_of_bus.get(int(row["bus"])),
-            is_open=not closed,
+            is_open=not is_closed,
         )
-    for table, hv_col, lv_col in (("trafo", "vn_hv_kv", "vn_lv_kv"), ("trafo3w", "vn_hv_kv", "vn_lv_kv")):
+    for table, hv_col, lv_col in (
+        ("trafo", "vn_hv_kv", "vn_lv_kv"),
+        ("trafo3w", "vn_hv_kv", "vn_lv_kv"),
+    ):
         frame = _table(net, table)
         for idx, row in frame.iterrows():
             hv, lv = float(row[hv_col]), float(row[lv_col])
@@ -556,10 +571,10 @@ def network_to_edm(
             point = point_of_bus.get(int(row["lv_bus"]))
             meta: dict[str, Any] = {
                 "pandapower_table": table,
-                "pandapower_index": int(idx),
+                "pandapower_index": _ix(idx),
                 "rating_kva": _rating(sn),
-                "primary_voltage": _voltage_text(hv, int(idx)),
-                "secondary_voltage": _voltage_text(lv, int(idx)),
+                "primary_voltage": _voltage_text(hv, _ix(idx)),
+                "secondary_voltage": _voltage_text(lv, _ix(idx)),
                 "voltage_level": voltage_level(hv, lv),
                 "std_type": _name(row.get("std_type")),
                 "installation_type": "substation"
@@ -568,7 +583,7 @@ def network_to_edm(
             }
             if point is not None:
                 meta["longitude"], meta["latitude"] = point
-            add(ids[(table, int(idx))], "Transformer", meta=meta, point=point)
+            add(ids[(table, _ix(idx))], "Transformer", meta=meta, point=point)
 
     # Meters: one per load; a generator joins the only load meter of its bus.
     load_rows, sgen_rows, meter_rows = [], [], []
@@ -578,7 +593,7 @@ def network_to_edm(
     for table in _LOAD_TABLES:
         frame = _in_service(_table(net, table))
         for idx, row in frame.iterrows():
-            meter_id = ids[(table, int(idx))]
+            meter_id = ids[(table, _ix(idx))]
             b = int(row["bus"])
             phases = _asym_phases(row) if table == "asymmetric_load" else "ABC"
             profile = (
@@ -594,7 +609,7 @@ def network_to_edm(
                 "sgens": [],
             }
             meters_at_bus.setdefault(b, []).append(meter_id)
-            load_rows.append({"table": table, "index": int(idx), "meter_id": meter_id})
+            load_rows.append({"table": table, "index": _ix(idx), "meter_id": meter_id})
     if not load_rows:
         raise ConfigError("the network has no in-service load: nothing to meter")
     for table in _SGEN_TABLES:
@@ -605,7 +620,7 @@ def network_to_edm(
             if len(at_bus) == 1 and at_bus[0] not in meter_has_sgen:
                 meter_id = at_bus[0]
             else:
-                meter_id = ids[(table, int(idx))]
+                meter_id = ids[(table, _ix(idx))]
                 phases = _asym_phases(row) if table == "asymmetric_sgen" else "ABC"
                 meter_info[meter_id] = {
                     "bus": b,
@@ -616,7 +631,7 @@ def network_to_edm(
                 }
             meter_has_sgen.add(meter_id)
             meter_info[meter_id]["sgens"].append(f"{table} {idx}")
-            sgen_rows.append({"table": table, "index": int(idx), "meter_id": meter_id})
+            sgen_rows.append({"table": table, "index": _ix(idx), "meter_id": meter_id})
     for meter_id, info in meter_info.items():
         b = int(info["bus"])
         add(

@@ -3,7 +3,7 @@
 * ``simbench:<code>`` — a SimBench grid (PyPI ``simbench``: German benchmark
   grids from LV to EHV) with its own year of 15-minute load and generation
   profiles (2016). The profile time stamps are local standard time without
-  DST (366 × 96 rows), read here as CET (UTC+01:00).
+  DST (366 x 96 rows), read here as CET (UTC+01:00).
 * ``pandapower:<name>`` — a network of ``pandapower.networks`` (the IEEE
   European LV test feeder ``ieee_european_lv_asymmetric``, the Kerber
   ``create_kerber_*`` and Dickert ``create_dickert_lv_network`` LV grids, the
@@ -13,7 +13,7 @@
   by the load's ``p_mw`` (a load of 2 kW gets the demo house as is), and each
   static generator a clear-sky PV shape of its ``p_mw`` peak.
 
-Absolute power of a load or generator = relative profile × ``p_mw`` ×
+Absolute power of a load or generator = relative profile x ``p_mw`` x
 ``scaling`` (kW here).
 """
 
@@ -41,7 +41,7 @@ __all__ = [
     "simbench_profiles",
 ]
 
-#: A load of this p_mw × 1000 (kW) gets the demo generator's house shape as is.
+#: A load of this p_mw x 1000 (kW) gets the demo generator's house shape as is.
 GENERATED_HOUSE_KW = 2.0
 PERIOD_S = 900
 SIMBENCH_UTC_OFFSET = dt.timedelta(hours=1)
@@ -190,7 +190,7 @@ def _period(start: dt.date, days: int, zone: dt.tzinfo) -> tuple[pd.Timestamp, i
 def _power_columns(
     frame: pd.DataFrame, table: str, column: str = "p_mw"
 ) -> tuple[list[str], np.ndarray]:
-    """Column labels and kW factors (p_mw × scaling × 1000) of in-service rows."""
+    """Column labels and kW factors (p_mw x scaling x 1000) of in-service rows."""
     if "in_service" in frame.columns:
         frame = frame[frame["in_service"].fillna(True).astype(bool)]
     if table.startswith("asymmetric"):
@@ -280,7 +280,7 @@ def generated_profiles(
     """Demo-generator shapes for a network without profiles (15-min, local time).
 
     Every load gets a residential shape of :mod:`evcap.demo_data` (weather,
-    morning and evening peaks, heating, a few home EV chargers) × its
+    morning and evening peaks, heating, a few home EV chargers) x its
     ``p_mw`` / 2 kW; every static generator a PV shape peaking near its
     ``p_mw``. Deterministic from ``seed``.
     """
@@ -341,7 +341,9 @@ def generated_profiles(
             if i >= 0:
                 sgen_values[:, i] = block.producer_kwh[k] / hours
     index = pd.DatetimeIndex(
-        pd.to_datetime(axis.ts_us, unit="us", origin=pd.Timestamp("2000-01-01"), utc=True)
+        pd.to_datetime(
+            axis.ts_us, unit="us", origin=pd.Timestamp("2000-01-01"), utc=True
+        )
     )
     return Profiles(
         index,
