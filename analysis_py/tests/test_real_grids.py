@@ -390,3 +390,32 @@ def test_period_outside_the_simbench_year_is_a_clear_error() -> None:
         )
     with pytest.raises(ConfigError, match="unknown SimBench code"):
         build_real_grid("simbench:no-such-grid", days=1)
+
+
+@pytest.mark.slow
+@ONE_SERVER
+def test_cli_loads_a_kerber_grid(
+    pg_server: Any, database_factory: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from evcap.cli import main
+
+    dsn = database_factory(pg_server, "realcli")
+    assert main(["edm", "install", "--dsn", dsn]) == 0
+    source = "pandapower:create_kerber_landnetz_freileitung_1"
+    args = ["demo-data", "--dsn", dsn, "--from", source, "--days", "1"]
+    assert main([*args, "--grid-id", "kerber"]) == 0
+    assert main([*args, "--grid-id", "kerber"]) == 0  # replaces, no duplicates
+    out = capsys.readouterr().out
+    assert "loaded kerber" in out
+    assert "local_timezone=Europe/Berlin" in out
+    counts = _read(
+        dsn,
+        "select (select count(*) from edm.grid_element where grid_id = 'kerber') as e,"
+        " (select count(*) from edm.ts_data_source_reading) as r",
+    )
+    net = build_real_grid(source, days=1).net
+    n_elements = len(net.bus) + len(net.line) + len(net.trafo) + 1 + len(net.load)
+    assert int(counts["e"].iloc[0]) == n_elements
+    assert int(counts["r"].iloc[0]) == len(net.load) * 96
+    # --grid-id belongs to --from
+    assert main(["demo-data", "--dsn", dsn, "--grid-id", "x", "--days", "1"]) == 2
