@@ -130,17 +130,19 @@ class RealGrid:
 
 def _sum_by_meter(
     values: pd.DataFrame, assignment: pd.DataFrame, meters: list[str]
-) -> pd.DataFrame:
-    out = pd.DataFrame(0.0, index=values.index, columns=meters)
+) -> npt.NDArray[np.float64]:
+    """kW by interval (rows) and meter (columns, in ``meters`` order)."""
+    out = np.zeros((len(meters), len(values)))
     if assignment.empty:
-        return out
+        return out.T
+    position = {m: i for i, m in enumerate(meters)}
     labels = [
         f"{t} {i}"
         for t, i in zip(assignment["table"], assignment["index"], strict=True)
     ]
-    grouped = values[labels].T.groupby(assignment["meter_id"].to_numpy()).sum().T
-    out[grouped.columns] = grouped
-    return out
+    rows = np.array([position[m] for m in assignment["meter_id"]], dtype=np.int64)
+    np.add.at(out, rows, values[labels].to_numpy(np.float64).T)
+    return out.T
 
 
 def build_real_grid(
@@ -191,14 +193,22 @@ def build_real_grid(
     meters = edm.meters["meter_id"].tolist()
     load = _sum_by_meter(profiles.load_kw, edm.load_meters, meters)
     gen = _sum_by_meter(profiles.sgen_kw, edm.sgen_meters, meters)
-    consumer = load.clip(lower=0.0) + (-gen).clip(lower=0.0)
-    producer = gen.clip(lower=0.0) + (-load).clip(lower=0.0)
+    consumer_all = np.maximum(load, 0.0) + np.maximum(-gen, 0.0)
+    producer_all = np.maximum(gen, 0.0) + np.maximum(-load, 0.0)
     has_load = set(edm.load_meters["meter_id"])
     has_gen = set(edm.sgen_meters["meter_id"])
-    consumer_meters = [m for m in meters if m in has_load or (gen[m] < 0).any()]
-    producer_meters = [m for m in meters if m in has_gen or (load[m] < 0).any()]
-    consumer = consumer[consumer_meters]
-    producer = producer[producer_meters]
+    gen_negative: npt.NDArray[np.bool_] = np.asarray((gen < 0).any(axis=0))
+    load_negative: npt.NDArray[np.bool_] = np.asarray((load < 0).any(axis=0))
+    take_consumer = [
+        i for i, m in enumerate(meters) if m in has_load or gen_negative[i]
+    ]
+    take_producer = [
+        i for i, m in enumerate(meters) if m in has_gen or load_negative[i]
+    ]
+    consumer_meters = [meters[i] for i in take_consumer]
+    producer_meters = [meters[i] for i in take_producer]
+    consumer = pd.DataFrame(consumer_all[:, take_consumer], columns=consumer_meters)
+    producer = pd.DataFrame(producer_all[:, take_producer], columns=producer_meters)
     start_utc = profiles.interval_start[0].to_pydatetime()
     valid = f"[{start_utc.isoformat(sep=' ')},)"
     phases = dict(zip(edm.meters["meter_id"], edm.meters["phases"], strict=True))

@@ -40,7 +40,7 @@ from __future__ import annotations
 import json
 import math
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -168,6 +168,13 @@ def _in_service(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame["in_service"].fillna(True).astype(bool)]
 
 
+def _rows(frame: pd.DataFrame) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(index, row as a dict) of every row: iterrows without its cost."""
+    if frame.empty:
+        return
+    yield from zip((_ix(i) for i in frame.index), frame.to_dict("records"), strict=True)
+
+
 def _ix(value: object) -> int:
     """A pandapower table index (or bus number) as int."""
     return int(cast(Any, value))
@@ -185,10 +192,11 @@ def _make_ids(net: Any, tables: Iterable[str]) -> dict[tuple[str, int], str]:
     rows: list[tuple[str, int, str | None]] = []
     for table in tables:
         frame = _table(net, table)
-        names = frame["name"] if "name" in frame.columns else None
-        for idx in frame.index:
-            name = _name(names.loc[idx]) if names is not None else None
-            rows.append((table, _ix(idx), name))
+        names = (
+            frame["name"].tolist() if "name" in frame.columns else [None] * len(frame)
+        )
+        for idx, raw in zip(frame.index, names, strict=True):
+            rows.append((table, _ix(idx), _name(raw)))
     counts: dict[str, int] = {}
     for _, _, name in rows:
         if name is not None:
@@ -232,7 +240,7 @@ def _customer_type(profile: object) -> str:
     return "Commercial"
 
 
-def _asym_phases(row: pd.Series) -> str:
+def _asym_phases(row: dict[str, Any]) -> str:
     phases = "".join(
         p for p in "abc" if abs(float(row.get(f"p_{p}_mw", 0.0) or 0.0)) > 0
     ).upper()
@@ -366,6 +374,9 @@ def network_to_edm(
         if "in_service" in bus.columns
         else pd.Series(True, index=bus.index)
     )
+    in_service_bus = {
+        _ix(b): bool(v) for b, v in zip(bus.index, bus_in_service, strict=True)
+    }
     node_of_bus = {_ix(b): i for i, b in enumerate(bus.index)}
     node_element = [ids[("bus", _ix(b))] for b in bus.index]
     line = _table(net, "line")
@@ -378,7 +389,7 @@ def network_to_edm(
         t3_node[_ix(idx)] = len(node_element)
         node_element.append(ids[("trafo3w", _ix(idx))])
     end_switches: dict[tuple[str, int, int], list[tuple[str, bool]]] = {}
-    for idx, row in switch.iterrows():
+    for idx, row in _rows(switch):
         et = str(row["et"])
         if et in ("l", "t", "t3"):
             key = (et, int(row["element"]), int(row["bus"]))
@@ -393,14 +404,11 @@ def network_to_edm(
         at_b = end_switches.get((et, idx, bus_b), [])
         chain = [s for s, _ in at_a] + [element] + [s for s, _ in at_b[::-1]]
         closed = [c for _, c in at_a] + [ok] + [c for _, c in at_b[::-1]]
-        closed = [
-            c and bool(bus_in_service.loc[bus_a]) and bool(bus_in_service.loc[bus_b])
-            for c in closed
-        ]
+        closed = [c and in_service_bus[bus_a] and in_service_bus[bus_b] for c in closed]
         return _Edge(node_of_bus[bus_a], node_of_bus[bus_b], chain, closed)
 
     edges: list[_Edge] = []
-    for idx, row in switch[switch["et"] == "b"].iterrows() if not switch.empty else ():
+    for idx, row in _rows(switch[switch["et"] == "b"]):
         edges.append(
             _Edge(
                 node_of_bus[int(row["bus"])],
@@ -409,7 +417,7 @@ def network_to_edm(
                 [bool(row["closed"])],
             )
         )
-    for idx, row in line.iterrows():
+    for idx, row in _rows(line):
         ok = bool(row.get("in_service", True))
         edges.append(
             branch(
@@ -421,7 +429,7 @@ def network_to_edm(
                 ok,
             )
         )
-    for idx, row in trafo.iterrows():
+    for idx, row in _rows(trafo):
         ok = bool(row.get("in_service", True))
         edges.append(
             branch(
@@ -433,7 +441,7 @@ def network_to_edm(
                 ok,
             )
         )
-    for idx, row in trafo3w.iterrows():
+    for idx, row in _rows(trafo3w):
         ok = bool(row.get("in_service", True))
         node = t3_node[_ix(idx)]
         for side, b in (
@@ -454,7 +462,7 @@ def network_to_edm(
                 edges.append(_Edge(node, edge.a, chain[::-1], closed[::-1]))
     sources = [
         (ids[("ext_grid", _ix(idx))], node_of_bus[int(row["bus"])])
-        for idx, row in ext_grid.sort_index().iterrows()
+        for idx, row in _rows(ext_grid.sort_index())
     ]
     upstream = _orient(len(node_element), node_element, edges, sources)
     # Switches on an element evcap does not model (e.g. a bus-load switch).
@@ -462,7 +470,7 @@ def network_to_edm(
         upstream.setdefault(ids[("switch", _ix(idx))], None)
 
     geo = bus["geo"] if "geo" in bus.columns else pd.Series(None, index=bus.index)
-    point_of_bus = {_ix(b): _point(geo.loc[b]) for b in bus.index}
+    point_of_bus = {_ix(b): _point(g) for b, g in zip(bus.index, geo, strict=True)}
     rows: list[dict[str, Any]] = []
 
     def add(
@@ -502,7 +510,7 @@ def network_to_edm(
             }
         )
 
-    for idx, row in _table(net, "ext_grid").iterrows():
+    for idx, row in _rows(_table(net, "ext_grid")):
         b = int(row["bus"])
         add(
             ids[("ext_grid", _ix(idx))],
@@ -510,7 +518,7 @@ def network_to_edm(
             meta={"pandapower_table": "ext_grid", "pandapower_index": _ix(idx)},
             point=point_of_bus.get(b),
         )
-    for idx, row in bus.iterrows():
+    for idx, row in _rows(bus):
         b = _ix(idx)
         add(
             ids[("bus", b)],
@@ -522,7 +530,7 @@ def network_to_edm(
             },
             point=point_of_bus.get(b),
         )
-    for idx, row in line.iterrows():
+    for idx, row in _rows(line):
         a, b = (
             point_of_bus.get(int(row["from_bus"])),
             point_of_bus.get(int(row["to_bus"])),
@@ -545,7 +553,7 @@ def network_to_edm(
         )
         if a is not None and b is not None:
             rows[rows_before]["geometry"] = f"LINESTRING({a[0]} {a[1]}, {b[0]} {b[1]})"
-    for idx, row in switch.iterrows():
+    for idx, row in _rows(switch):
         is_closed = bool(row["closed"])
         switch_meta: dict[str, Any] = {
             "pandapower_table": "switch",
@@ -565,7 +573,7 @@ def network_to_edm(
         ("trafo3w", "vn_hv_kv", "vn_lv_kv"),
     ):
         frame = _table(net, table)
-        for idx, row in frame.iterrows():
+        for idx, row in _rows(frame):
             hv, lv = float(row[hv_col]), float(row[lv_col])
             sn = float(row["sn_hv_mva"] if table == "trafo3w" else row["sn_mva"])
             point = point_of_bus.get(int(row["lv_bus"]))
@@ -592,7 +600,7 @@ def network_to_edm(
     meter_info: dict[str, dict[str, Any]] = {}
     for table in _LOAD_TABLES:
         frame = _in_service(_table(net, table))
-        for idx, row in frame.iterrows():
+        for idx, row in _rows(frame):
             meter_id = ids[(table, _ix(idx))]
             b = int(row["bus"])
             phases = _asym_phases(row) if table == "asymmetric_load" else "ABC"
@@ -614,7 +622,7 @@ def network_to_edm(
         raise ConfigError("the network has no in-service load: nothing to meter")
     for table in _SGEN_TABLES:
         frame = _in_service(_table(net, table))
-        for idx, row in frame.iterrows():
+        for idx, row in _rows(frame):
             b = int(row["bus"])
             at_bus = meters_at_bus.get(b, [])
             if len(at_bus) == 1 and at_bus[0] not in meter_has_sgen:
