@@ -419,3 +419,13 @@ def test_cli_loads_a_kerber_grid(
     assert int(counts["r"].iloc[0]) == len(net.load) * 96
     # --grid-id belongs to --from
     assert main(["demo-data", "--dsn", dsn, "--grid-id", "x", "--days", "1"]) == 2
+    # without --from: the synthetic grid and its own defaults (start 2024-01-01)
+    assert main(["demo-data", "--dsn", dsn, "--meters", "3", "--days", "1"]) == 0
+    first = _read(
+        dsn,
+        "select min(r.ts) as ts from edm.ts_data_source_reading as r"
+        " join edm.grid_element_data_source as ds"
+        " on ds.grid_element_data_source_id = r.data_source_id"
+        " where ds.grid_id = 'demo-north'",
+    )
+    assert pd.Timestamp(first["ts"].iloc[0]) == pd.Timestamp("2024-01-01 08:00Z")

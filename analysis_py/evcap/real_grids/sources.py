@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import logging
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -105,6 +106,9 @@ def parse_source(text: str) -> NetworkSource:
 
 
 def _import(module: str) -> Any:
+    # pandapower logs a warning on import when numba is missing: it is optional
+    # (power flows only) and nothing evcap uses.
+    logging.getLogger("pandapower").setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
