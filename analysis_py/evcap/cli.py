@@ -126,8 +126,9 @@ def _add_demo_data_parser(
         help="load a real public grid instead of a synthetic one: "
         "simbench:<code> (e.g. simbench:1-MVLV-rural-1.108-0-sw, with its "
         "15-min profiles) or pandapower:<name> (e.g. "
-        "pandapower:ieee_european_lv_asymmetric, lv_schutterwald; generated "
-        "load shapes). --days defaults to 7 and --start to the profiles' first "
+        "pandapower:ieee_european_lv_asymmetric, lv_schutterwald, "
+        "pandapower:create_dickert_lv_network:feeders_range=long,customer=multiple; "
+        "generated load shapes). --days defaults to 7 and --start to the profiles' first "
         "day; --seed seeds generated shapes",
     )
     parser.add_argument(

@@ -316,8 +316,8 @@ def schutterwald() -> RealGrid:
     return build_real_grid("pandapower:lv_schutterwald", days=1)
 
 
-def test_conversion_is_a_tree_with_unique_ids(schutterwald: RealGrid) -> None:
-    e = schutterwald.edm.elements
+def _assert_tree(grid: RealGrid) -> None:
+    e = grid.edm.elements
     assert e["grid_element_id"].is_unique
     ids = set(e["grid_element_id"])
     up = dict(zip(e["grid_element_id"], e["upstream_grid_element_id"], strict=True))
@@ -331,6 +331,43 @@ def test_conversion_is_a_tree_with_unique_ids(schutterwald: RealGrid) -> None:
             assert cur not in seen
             seen.add(cur)
             cur = up[cur]
+
+
+def test_conversion_is_a_tree_with_unique_ids(schutterwald: RealGrid) -> None:
+    _assert_tree(schutterwald)
+
+
+@pytest.mark.parametrize(
+    ("source", "transformers", "meters"),
+    [
+        # a three-winding transformer between HV, MV and LV
+        ("pandapower:example_multivoltage", 3, 26),
+        # network options: a long, multi-customer Dickert feeder
+        (
+            "pandapower:create_dickert_lv_network:feeders_range=long,"
+            "customer=multiple,linetype=C&OHL,case=bad",
+            1,
+            120,
+        ),
+    ],
+)
+def test_other_networks_convert_to_a_tree(
+    source: str, transformers: int, meters: int
+) -> None:
+    grid = build_real_grid(source, days=1)
+    _assert_tree(grid)
+    kinds = grid.edm.elements["type"].value_counts()
+    assert kinds["Transformer"] == transformers
+    assert kinds["Meter"] == meters
+
+
+def test_bad_network_options_are_a_clear_error() -> None:
+    with pytest.raises(ConfigError, match="no dickert network"):
+        build_real_grid(
+            "pandapower:create_dickert_lv_network:feeders_range=huge", days=1
+        )
+    with pytest.raises(ConfigError, match="name=value"):
+        parse_source("pandapower:create_dickert_lv_network:huge")
 
 
 def test_open_switches_are_marked_and_feed_nothing(schutterwald: RealGrid) -> None:

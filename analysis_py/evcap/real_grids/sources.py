@@ -63,14 +63,20 @@ class NetworkSource:
 
     kind: str
     name: str
+    #: Keyword arguments of a pandapower network function, e.g.
+    #: ``pandapower:create_dickert_lv_network:feeders_range=long,customer=multiple``.
+    options: tuple[tuple[str, str], ...] = ()
 
     def __str__(self) -> str:
-        return f"{self.kind}:{self.name}"
+        text = f"{self.kind}:{self.name}"
+        if self.options:
+            text += ":" + ",".join(f"{k}={v}" for k, v in self.options)
+        return text
 
     @property
     def default_grid_id(self) -> str:
         """The EDM grid id used when none is given."""
-        return f"{self.kind}-{self.name}"
+        return "-".join([self.kind, self.name, *(v for _, v in self.options)])
 
     @property
     def timezone(self) -> str:
@@ -100,9 +106,19 @@ def parse_source(text: str) -> NetworkSource:
             f"--from expects simbench:<code> or pandapower:<name>, got {text!r} "
             "(e.g. simbench:1-LV-rural1--0-sw or pandapower:ieee_european_lv_asymmetric)"
         )
-    if kind == "pandapower" and (name.startswith("_") or not name.isidentifier()):
-        raise ConfigError(f"{name!r} is not a pandapower.networks function name")
-    return NetworkSource(kind, name)
+    options: tuple[tuple[str, str], ...] = ()
+    if kind == "pandapower":
+        name, _, args = name.partition(":")
+        pairs = [a.partition("=") for a in args.split(",")] if args.strip() else []
+        if any(not k.strip().isidentifier() or not eq for k, eq, _ in pairs):
+            raise ConfigError(
+                f"pandapower network options are name=value pairs separated by "
+                f"commas, got {args!r}"
+            )
+        options = tuple((k.strip(), v.strip()) for k, _, v in pairs)
+        if name.startswith("_") or not name.isidentifier():
+            raise ConfigError(f"{name!r} is not a pandapower.networks function name")
+    return NetworkSource(kind, name, options)
 
 
 def _import(module: str) -> Any:
@@ -147,13 +163,16 @@ def load_network(source: NetworkSource) -> Any:
             "ieee_european_lv_asymmetric, create_kerber_landnetz_freileitung_1, "
             "create_dickert_lv_network or lv_schutterwald"
         )
+    import yaml
+
+    kwargs = {k: yaml.safe_load(v) for k, v in source.options}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return factory()
-    except TypeError as exc:
+            return factory(**kwargs)
+    except (TypeError, ValueError, KeyError) as exc:
         raise ConfigError(
-            f"pandapower.networks.{source.name} needs arguments: {exc}"
+            f"pandapower.networks.{source.name} does not take {dict(kwargs)}: {exc}"
         ) from exc
 
 
