@@ -34,7 +34,7 @@
     changed as (
         select current_attributes.*
         from current_attributes
-        {%- if evcap_is_citus() %}
+        {% if evcap_is_citus() -%}
         {#- no LATERAL into a distributed table: the oldest row of every
             transformer at once, on the shards -#}
         inner join (

@@ -48,6 +48,13 @@ CITUS_VARS = {"evcap_readings_relation": "edm.ts_data_source_reading"}
 # the function path and run in the single-node build.
 CITUS_BUILD = ["build", "--target", "citus", "--exclude-resource-type", "unit_test"]
 SINGLE_BUILD = ["build", "--exclude-resource-type", "unit_test"]
+MARTS = (
+    "dim_transformers",
+    "fct_transformer_load",
+    "transformer_headroom_profile",
+    "transformer_window_headroom",
+    "transformer_charger_fit",
+)
 
 
 @dataclass(frozen=True)
@@ -112,6 +119,12 @@ def pair(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         for dsn, citus in ((citus_dsn, True), (single_dsn, False)):
             with psycopg.connect(dsn) as conn:
                 install_standin(conn, "edm", replace=True, citus=citus)
+                if citus:
+                    # load_grid deletes from reference tables after the readings in one
+                    # transaction (and analyzes them): Citus needs one connection per
+                        # node and no local execution on the coordinator for that
+                    conn.execute("set citus.multi_shard_modify_mode = 'sequential'")
+                    conn.execute("set citus.enable_local_execution = off")
                 load_grid(conn, grid, "edm", progress=False)
                 # the feed has not delivered the last day yet
                 conn.execute(
@@ -177,7 +190,8 @@ def assert_same_tables(pair: Pair) -> list[str]:
         query = f"select * from evcap.{table}"
         single = _canonical(_read(pair.single_dsn, query))
         citus = _canonical(_read(pair.citus_dsn, query))
-        assert len(single) > 0, table
+        if table in MARTS:
+            assert len(single) > 0, table
         assert list(citus.columns) == list(single.columns), table
         assert len(citus) == len(single), table
         for column in single.columns:
@@ -199,12 +213,7 @@ def assert_same_tables(pair: Pair) -> list[str]:
 
 def test_full_build_gives_the_same_rows_as_one_node(pair: Pair) -> None:
     tables = assert_same_tables(pair)
-    assert {
-        "dim_transformers",
-        "transformer_headroom_profile",
-        "transformer_window_headroom",
-        "transformer_charger_fit",
-    } <= set(tables)
+    assert set(MARTS) <= set(tables)
 
 
 def test_tables_are_laid_out_for_the_cluster(pair: Pair) -> None:
@@ -273,6 +282,7 @@ def test_roll_up_runs_on_the_workers(pair: Pair) -> None:
     assert compiled, "dbt wrote no compiled fct_transformer_load"
     query = compiled[0].read_text()
     plan = _explain(pair.citus_dsn, query)
+    (pair.target / "fct_transformer_load.explain.txt").write_text(plan)
     shards = _read(
         pair.citus_dsn,
         "select count(*) as n from pg_dist_shard"
