@@ -45,20 +45,6 @@
 
 
 {#-
-    Pre-hook of every model and seed on Citus: the model's own statement
-    reads reference tables, whose coordinator copy Citus would read by local
-    execution; create_distributed_table in the post-hook of the same
-    transaction then cannot copy over parallel connections. Reading through
-    connections (to the coordinator too) keeps both in one transaction.
--#}
-{% macro evcap_citus_pre_hook() -%}
-    {%- if evcap_is_citus() -%}
-        set local citus.enable_local_execution = off
-    {%- endif -%}
-{%- endmacro %}
-
-
-{#-
     Post-hook: distribute `relation` as its config meta.evcap_distribution
     says, once (a table dbt kept, e.g. an incremental one, is left as it is).
     Views and models without the config are left alone.
