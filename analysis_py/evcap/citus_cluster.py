@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -75,8 +76,8 @@ class Cluster:
         return [self.port + i for i in range(self.workers + 1)]
 
     def data_dir(self, port: int) -> Path:
-        """Data directory of the node on ``port``."""
-        return self.root / f"node-{port}"
+        """Data directory of the node on ``port`` (symlinks resolved)."""
+        return (self.root / f"node-{port}").resolve()
 
     def dsn(self, database: str = "postgres", port: int | None = None) -> str:
         """libpq URL of ``database`` on the coordinator (or on ``port``)."""
@@ -286,12 +287,41 @@ def _node_running(cluster: Cluster, port: int) -> bool:
     return result.returncode == 0
 
 
-def _init_node(cluster: Cluster, port: int, log: Path) -> None:
-    data_dir = cluster.data_dir(port)
-    if (data_dir / "PG_VERSION").is_file():
-        return
+def _server_user_can_enter(path: Path) -> bool:
+    if os.geteuid() != 0:
+        return True
+    result = subprocess.run(
+        _as_server_user(["test", "-x", str(path)]), capture_output=True, check=False
+    )
+    return result.returncode == 0
+
+
+def _make_data_dir(cluster: Cluster, port: int) -> Path:
+    """The node's data directory, owned by the server user.
+
+    Under root, when ``postgres`` cannot enter the clone (e.g. it lies in
+    /root), the directory lives under the temporary directory and
+    ``.evcap/citus/node-PORT`` is a symlink to it.
+    """
+    data_dir = cluster.root / f"node-{port}"
+    cluster.root.mkdir(parents=True, exist_ok=True)
+    if not data_dir.exists() and not _server_user_can_enter(cluster.root):
+        digest = hashlib.sha256(str(cluster.root).encode()).hexdigest()[:10]
+        elsewhere = (
+            Path(tempfile.gettempdir()) / f"evcap-citus-{digest}" / data_dir.name
+        )
+        elsewhere.mkdir(parents=True, exist_ok=True)
+        data_dir.symlink_to(elsewhere, target_is_directory=True)
+        _chown_to_server_user(elsewhere.parent)
     data_dir.mkdir(parents=True, exist_ok=True)
-    _chown_to_server_user(data_dir)
+    _chown_to_server_user(data_dir.resolve())
+    return data_dir.resolve()
+
+
+def _init_node(cluster: Cluster, port: int, log: Path) -> None:
+    if (cluster.data_dir(port) / "PG_VERSION").is_file():
+        return
+    data_dir = _make_data_dir(cluster, port)
     _run(
         _as_server_user(
             [
