@@ -77,7 +77,33 @@
                 perform {{ call }};
             end if;
         end
-        $evcap_citus$
+        $evcap_citus$;
+        {#- an outside-transaction hook runs in a driver-opened transaction -#}
+        commit
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#-
+    Pre-hook outside the model's transaction, on Citus, for models dbt
+    rebuilds as a new table (materialized 'table'): drop the old Citus table
+    first (and tell dbt's relation cache). dbt would otherwise rename it in
+    the same transaction that has just read co-located placements (the
+    marts read fct_transformer_load; reference tables are all one
+    co-location group) over parallel connections, which Citus refuses
+    ("cannot perform DDL on placement ... read over multiple connections").
+    The price: while the model rebuilds, and if it fails, the table is
+    missing (no swap).
+-#}
+{% macro evcap_citus_before_rebuild(relation) -%}
+    {%- if evcap_is_citus() and execute
+        and config.get('materialized') == 'table' -%}
+        {%- set existing = load_cached_relation(relation) -%}
+        {%- if existing is not none -%}
+            {%- do adapter.cache_dropped(existing) -%}
+            drop table if exists {{ existing }};
+            commit
+        {%- endif -%}
     {%- endif -%}
 {%- endmacro %}
 
