@@ -34,6 +34,7 @@ from evcap.citus_cluster import (
     create_database,
     default_cluster,
     drop_database,
+    prepare_bulk_load,
 )
 from evcap.dbt_runner import run_dbt
 from evcap.demo_data import GridSpec, build_grid, load_grid
@@ -98,11 +99,7 @@ def citus_vs_single_node(
                 with psycopg.connect(dsn) as conn:
                     install_standin(conn, "edm", replace=True, citus=citus)
                     if citus:
-                        # load_grid deletes from reference tables after the readings in one
-                        # transaction (and analyzes them): Citus needs one connection per
-                            # node and no local execution on the coordinator for that
-                        conn.execute("set citus.multi_shard_modify_mode = 'sequential'")
-                        conn.execute("set citus.enable_local_execution = off")
+                        prepare_bulk_load(conn)
                     load_grid(conn, grid, "edm", progress=False)
                     conn.execute(
                         "create table edm.held_back as select * from"
@@ -143,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the comparison, print it and write bench/results/citus.json."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--meters", type=int, default=200)
-    parser.add_argument("--days", type=int, default=7)
+    parser.add_argument("--days", type=int, default=14)
     args = parser.parse_args(argv)
     spec = GridSpec(seed=3, meters=args.meters, days=args.days, interval_minutes=60)
     try:

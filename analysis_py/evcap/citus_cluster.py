@@ -474,6 +474,17 @@ def drop_database(cluster: Cluster, database: str) -> None:
             )
 
 
+def prepare_bulk_load(conn: psycopg.Connection) -> None:
+    """Session settings for ``demo_data.load_grid`` into a Citus stand-in.
+
+    load_grid deletes readings (distributed) and then rows of reference
+    tables, copies and analyzes them in one transaction: Citus needs one
+    connection per node and no local execution on the coordinator for that.
+    """
+    conn.execute("set citus.multi_shard_modify_mode = 'sequential'")
+    conn.execute("set citus.enable_local_execution = off")
+
+
 def cluster_reachable(cluster: Cluster) -> bool:
     """True when the coordinator answers and knows at least one worker."""
     try:

@@ -35,10 +35,12 @@ from evcap.citus_cluster import (
     create_database,
     default_cluster,
     drop_database,
+    prepare_bulk_load,
 )
 from evcap.dbt_runner import run_dbt
 from evcap.demo_data import DemoGrid, GridSpec, build_grid, load_grid, readings_frame
 from evcap.edm_standin import install_standin
+from evcap.errors import DbtRunError, SchemaError
 
 pytestmark = [pytest.mark.citus, pytest.mark.slow]
 
@@ -120,11 +122,7 @@ def pair(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             with psycopg.connect(dsn) as conn:
                 install_standin(conn, "edm", replace=True, citus=citus)
                 if citus:
-                    # load_grid deletes from reference tables after the readings in one
-                    # transaction (and analyzes them): Citus needs one connection per
-                        # node and no local execution on the coordinator for that
-                    conn.execute("set citus.multi_shard_modify_mode = 'sequential'")
-                    conn.execute("set citus.enable_local_execution = off")
+                    prepare_bulk_load(conn)
                 load_grid(conn, grid, "edm", progress=False)
                 # the feed has not delivered the last day yet
                 conn.execute(
@@ -351,3 +349,21 @@ def test_incremental_day_gives_the_same_rows(pair: Pair) -> None:
         _read(pair.citus_dsn, "select * from evcap.fct_transformer_load")
     )
     pd.testing.assert_frame_equal(incremental, rebuilt, check_exact=False, rtol=1e-9)
+
+
+def test_citus_target_without_readings_relation_is_a_clear_error(pair: Pair) -> None:
+    """On Citus the function path cannot push down: dbt says which var to set."""
+    with pytest.raises(DbtRunError, match="evcap_readings_relation"):
+        run_dbt(
+            ["compile", "--target", "citus", "--select", "stg_edm__meter_readings"],
+            pair.citus_dsn,
+            target_path=pair.target / "no-var",
+        )
+
+
+def test_citus_stand_in_needs_a_coordinator(pair: Pair) -> None:
+    with (
+        psycopg.connect(pair.single_dsn) as conn,
+        pytest.raises(SchemaError, match="Citus coordinator"),
+    ):
+        install_standin(conn, "edm_other", citus=True)
