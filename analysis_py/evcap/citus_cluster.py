@@ -190,14 +190,25 @@ def _stamp_text(tarball: Path) -> str:
 
 
 def citus_installed(cluster: Cluster, tarball: Path) -> bool:
-    """True when this tarball's Citus is installed for the server (stamp + .so)."""
+    """True when this tarball's Citus version is installed for the server.
+
+    Either this clone's stamp says so, or the installed ``citus.so`` carries
+    the tarball's version string (installed by another clone or a package);
+    the stamp is written then.
+    """
     library = _pg_config("--pkglibdir") / "citus.so"
+    if not library.is_file():
+        return False
     stamp = cluster.root / "installed.stamp"
-    return (
-        library.is_file()
-        and stamp.is_file()
-        and stamp.read_text() == _stamp_text(tarball)
-    )
+    expected = _stamp_text(tarball)
+    if stamp.is_file() and stamp.read_text() == expected:
+        return True
+    marker = f"Citus {_tarball_version(tarball)} on ".encode()
+    if marker in library.read_bytes():
+        cluster.root.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(expected)
+        return True
+    return False
 
 
 def build_citus(cluster: Cluster, tarball: Path | None = None) -> bool:
