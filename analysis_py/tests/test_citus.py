@@ -370,3 +370,27 @@ def test_citus_stand_in_needs_a_coordinator(pair: Pair) -> None:
         pytest.raises(SchemaError, match="Citus coordinator"),
     ):
         install_standin(conn, "edm_other", citus=True)
+
+
+def test_heavy_model_memory_reaches_the_workers(pair: Pair) -> None:
+    """The heavy models' SET LOCAL work_mem is in force where the shards are read."""
+    inline = ["--inline", "{{ evcap_set_work_mem() }}"]
+    hook = run_dbt(
+        ["--quiet", "compile", "--target", "citus", *inline],
+        pair.citus_dsn,
+        vars=CITUS_VARS,
+        target_path=pair.target / "hook",
+    ).output.strip()
+    assert "work_mem" in hook
+    with psycopg.connect(pair.citus_dsn) as conn:
+        for statement in hook.split(";"):
+            conn.execute(statement)
+        expected = conn.execute("show work_mem").fetchone()
+        on_shards = conn.execute(
+            "select distinct current_setting('work_mem')"
+            " from edm.ts_data_source_reading"
+        ).fetchall()
+        conn.rollback()
+    assert expected is not None
+    assert expected[0] != "4MB"
+    assert on_shards == [expected]
