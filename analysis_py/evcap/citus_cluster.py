@@ -388,20 +388,33 @@ def start_cluster(cluster: Cluster) -> None:
         if _node_running(cluster, port):
             continue
         data_dir = cluster.data_dir(port)
-        _run(
-            _as_server_user(
-                [
-                    str(PG_BIN / "pg_ctl"),
-                    "start",
-                    "-w",
-                    "-D",
-                    str(data_dir),
-                    "-l",
-                    str(data_dir / "server.log"),
-                ]
-            ),
-            log=log,
-        )
+        server_log = data_dir / "server.log"
+        try:
+            _run(
+                _as_server_user(
+                    [
+                        str(PG_BIN / "pg_ctl"),
+                        "start",
+                        "-w",
+                        "-D",
+                        str(data_dir),
+                        "-l",
+                        str(server_log),
+                    ]
+                ),
+                log=log,
+            )
+        except CitusClusterError as exc:
+            # the reason (e.g. the port taken by another cluster) is here
+            reason = "\n".join(
+                server_log.read_text(errors="replace").splitlines()[-5:]
+                if server_log.is_file()
+                else []
+            )
+            raise CitusClusterError(
+                f"node on port {port} did not start ({server_log}):\n{reason}\n"
+                "another cluster on these ports? set EVCAP_CITUS_PORT"
+            ) from exc
     create_database(cluster, "postgres")
 
 
