@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.evcap-installed
 SQL_DIRS := models macros tests
 
-.PHONY: help install demo test test-deps pytest lint format bench docs clean
+.PHONY: help install demo test test-deps pytest lint format bench docs clean citus citus-stop test-citus
 
 help:
 	@echo "make demo   - install, start the embedded PostgreSQL, load a synthetic grid, dbt build, fit, report"
@@ -14,6 +14,9 @@ help:
 	@echo "make lint   - sqlfluff (dbt models), ruff, mypy"
 	@echo "make bench  - benchmarks; ratios printed and written to bench/results/"
 	@echo "make docs   - dbt docs generate (lineage, column docs)"
+	@echo "make citus  - build Citus once (CITUS_TARBALL=...), start a coordinator + 2 workers under .evcap/citus"
+	@echo "make test-citus - the demo grid on the Citus cluster against a single-node build (needs make citus)"
+	@echo "make citus-stop - stop the local Citus cluster"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +65,17 @@ bench: install
 docs: install
 	$(BIN)/evcap dbt docs generate
 	@echo "docs: target/index.html (serve with: .venv/bin/evcap dbt docs serve)"
+
+# Local Citus cluster (analysis_py/evcap/citus_cluster.py): build once, start
+# (idempotent), stop. The Citus tests are excluded from `make test`.
+citus: install
+	$(BIN)/python -m evcap.citus_cluster up
+
+citus-stop: install
+	$(BIN)/python -m evcap.citus_cluster stop
+
+test-citus: install
+	EVCAP_REQUIRE_CITUS=1 $(BIN)/pytest -m citus analysis_py/tests/test_citus.py $(PYTEST_ARGS)
 
 clean:
 	rm -rf target logs out test-artifacts bench/results .pytest_cache .mypy_cache .ruff_cache

@@ -1,5 +1,12 @@
-{#- Memory for one heavy model's transaction (DESIGN.md section 5). -#}
+{#-
+    Memory for one heavy model's transaction (DESIGN.md section 5). On Citus
+    the SET LOCAL commands of the transaction are sent on to the workers,
+    where the heavy aggregates run (macros/evcap_citus.sql).
+-#}
 {% macro evcap_set_work_mem() -%}
+    {%- if evcap_is_citus() -%}
+        set local citus.propagate_set_commands = 'local';
+    {% endif -%}
     set local work_mem = '{{ var("heavy_work_mem") }}'
 {%- endmacro %}
 

@@ -34,6 +34,27 @@
     changed as (
         select current_attributes.*
         from current_attributes
+        {% if evcap_is_citus() -%}
+        {#- no LATERAL into a distributed table: the oldest row of every
+            transformer at once, on the shards -#}
+        inner join (
+            select distinct on (stored.grid_id, stored.transformer_id)
+                stored.grid_id,
+                stored.transformer_id,
+                stored.capacity_kw,
+                stored.headroom_kw,
+                stored.budgeted_headroom_kw,
+                stored.meters_expected
+            from {{ relation }} as stored
+            order by
+                stored.grid_id asc,
+                stored.transformer_id asc,
+                stored.interval_start asc
+        ) as oldest
+            on
+                current_attributes.grid_id = oldest.grid_id
+                and current_attributes.transformer_id = oldest.transformer_id
+        {%- else %}
         cross join lateral (
             select
                 stored.capacity_kw,
@@ -47,6 +68,7 @@
             order by stored.interval_start asc
             limit 1
         ) as oldest
+        {%- endif %}
         where
             oldest.capacity_kw is distinct from current_attributes.capacity_kw
             or oldest.meters_expected

@@ -49,8 +49,46 @@ def has_postgis(conn: psycopg.Connection) -> bool:
     return bool(row and row[0])
 
 
+# Citus layout of the stand-in: topology and data sources are small reference
+# tables (a copy on every node, so recursive walks and joins stay local),
+# referenced tables first so the foreign keys between them hold; readings are
+# distributed by data source (the distributed source contract,
+# docs/CONTRACT.md).
+CITUS_REFERENCE_TABLES = (
+    MARKER_TABLE,
+    "grid",
+    "grid_element",
+    "grid_element_data_source",
+)
+CITUS_DISTRIBUTED_TABLES = {"ts_data_source_reading": "data_source_id"}
+
+
+def _lay_out_for_citus(conn: psycopg.Connection, schema: str) -> None:
+    prefix = sql.Identifier(schema).as_string(conn)
+    for table in CITUS_REFERENCE_TABLES:
+        name = f"{prefix}.{sql.Identifier(table).as_string(conn)}"
+        conn.execute("select create_reference_table(%s::regclass)", (name,))
+    for table, column in CITUS_DISTRIBUTED_TABLES.items():
+        name = f"{prefix}.{sql.Identifier(table).as_string(conn)}"
+        conn.execute(
+            "select create_distributed_table(%s::regclass, %s)", (name, column)
+        )
+
+
+def is_citus(conn: psycopg.Connection) -> bool:
+    """True when the connected database has the Citus extension (a coordinator)."""
+    row = conn.execute(
+        "select count(*) from pg_extension where extname = 'citus'"
+    ).fetchone()
+    return bool(row and row[0])
+
+
 def install_standin(
-    conn: psycopg.Connection, schema: str = "edm", *, replace: bool = False
+    conn: psycopg.Connection,
+    schema: str = "edm",
+    *,
+    replace: bool = False,
+    citus: bool = False,
 ) -> str:
     """Create the EDM stand-in tables, type and functions in ``schema``.
 
@@ -62,6 +100,10 @@ def install_standin(
         Schema to create (quoted as an identifier).
     replace : bool
         Drop an existing evcap stand-in in ``schema`` first.
+    citus : bool
+        Lay the tables out for a Citus cluster (the database must have the
+        ``citus`` extension): topology and data sources as reference tables,
+        readings distributed by data source.
 
     Returns
     -------
@@ -74,8 +116,14 @@ def install_standin(
     SchemaError
         When ``schema`` holds tables that are not an evcap stand-in (a real
         EDM is never overwritten), or holds a stand-in and ``replace`` is
-        false.
+        false, or ``citus`` is asked of a database without Citus.
     """
+    if citus and not is_citus(conn):
+        raise SchemaError(
+            "install_standin(citus=True) needs a Citus coordinator: this "
+            "database has no `citus` extension (run `make citus`, connect to "
+            "the coordinator)."
+        )
     state = _schema_state(conn, schema)
     if state == "foreign":
         raise SchemaError(
@@ -104,6 +152,8 @@ def install_standin(
         schema=ident, geometry_type=sql.SQL(geometry_type)
     )
     conn.execute(statement)
+    if citus:
+        _lay_out_for_citus(conn, schema)
     conn.execute(
         sql.SQL("insert into {}.{} (version) values (%s)").format(
             ident, sql.Identifier(MARKER_TABLE)

@@ -125,14 +125,8 @@ transformers as (
             select distinct grid_id
             from {{ ref('int_meters_mapped_to_transformers') }}
         ) as grids
-        left join lateral (
-            {#- backwards along the unique index: one row per grid -#}
-            select loaded.interval_start as latest_start
-            from {{ this }} as loaded
-            where loaded.grid_id = grids.grid_id
-            order by loaded.interval_start desc
-            limit 1
-        ) as built on true
+        left join {{ evcap_latest_built_per_grid(this, 'grids') }} as built
+            on {{ evcap_latest_built_join('grids', 'built') }}
 
     ),
 {%- endif %}
@@ -176,46 +170,50 @@ feeding_transformers as (
 
 fed as materialized (
 
-    select
-        feeding_transformers.feeding_key,
-        per_interval.interval_start,
-        per_interval.period_s,
-        per_interval.consumer_kw,
-        per_interval.producer_kw,
-        per_interval.meters_reporting
-    from feeding_transformers
-    cross join lateral (
+    {%- if evcap_readings_relation() %}
+    {{ evcap_fed_from_readings_relation('data_sources', is_incremental()) }}
+    {%- else %}
         select
-            readings.interval_start,
-            max(readings.period_s) filter (
-                where readings.avg_kw is not null
-            ) as period_s,
-            sum(readings.avg_kw) filter (
-                where data_sources.is_consumer
-            ) as consumer_kw,
-            sum(readings.avg_kw) filter (
-                where not data_sources.is_consumer
-            ) as producer_kw,
-            cast(
-                count(readings.avg_kw) filter (
+            feeding_transformers.feeding_key,
+            per_interval.interval_start,
+            per_interval.period_s,
+            per_interval.consumer_kw,
+            per_interval.producer_kw,
+            per_interval.meters_reporting
+        from feeding_transformers
+        cross join lateral (
+            select
+                readings.interval_start,
+                max(readings.period_s) filter (
+                    where readings.avg_kw is not null
+                ) as period_s,
+                sum(readings.avg_kw) filter (
                     where data_sources.is_consumer
-                ) as integer
-            ) as meters_reporting
-        from data_sources
-        cross join
-            lateral
+                ) as consumer_kw,
+                sum(readings.avg_kw) filter (
+                    where not data_sources.is_consumer
+                ) as producer_kw,
+                cast(
+                    count(readings.avg_kw) filter (
+                        where data_sources.is_consumer
+                    ) as integer
+                ) as meters_reporting
+            from data_sources
+            cross join
+                lateral
             {{ evcap_latest_readings(
                 'data_sources.data_source_id',
                 'kWh',
                 starting_at,
                 extra_columns=[avg_kw_column],
             ) }} as readings
-        where data_sources.feeding_key
-            = feeding_transformers.feeding_key
-        group by readings.interval_start
-        -- rows only where at least one reading is valid
-        having count(readings.avg_kw) > 0
-    ) as per_interval
+            where data_sources.feeding_key
+                = feeding_transformers.feeding_key
+            group by readings.interval_start
+            -- rows only where at least one reading is valid
+            having count(readings.avg_kw) > 0
+        ) as per_interval
+    {%- endif %}
 
 ),
 

@@ -27,11 +27,17 @@ latest_versions as (
         readings.period_s,
         readings.energy_kwh,
         readings.received_at
-    from data_sources
-    cross join
-        lateral
-        {{ evcap_latest_readings('data_sources.data_source_id', 'kWh') }}
-            as readings
+    from
+        data_sources
+    {%- if evcap_readings_relation() %}
+        inner join {{ evcap_readings_from_relation('kWh') }} as readings
+            on data_sources.data_source_id = readings.data_source_id
+    {%- else %}
+        cross join
+            lateral
+            {{ evcap_latest_readings('data_sources.data_source_id', 'kWh') }}
+                as readings
+    {%- endif %}
 
 ),
 
