@@ -36,8 +36,9 @@ meter_counts as (
     select
         grid_id,
         transformer_id,
-        count(*) filter (where level = 1) as meters_direct,
-        count(*) as meters_total
+        count(*) filter (where is_placed and level = 1) as meters_direct,
+        count(*) filter (where is_placed) as meters_total,
+        count(*) filter (where not is_placed) as meters_unplaced
     from meter_map
     group by grid_id, transformer_id
 
@@ -67,6 +68,7 @@ rated as (
         nested.depth,
         coalesce(meter_counts.meters_direct, 0) as meters_direct,
         coalesce(meter_counts.meters_total, 0) as meters_total,
+        coalesce(meter_counts.meters_unplaced, 0) as meters_unplaced,
         coalesce(
             overrides.power_factor, {{ var('power_factor') }}
         ) as power_factor,
@@ -88,7 +90,11 @@ rated as (
                     when coalesce(meter_counts.meters_total, 0) = 0
                         then 'no_meters_downstream'
                 end,
-                case when nested.is_in_cycle then 'topology_cycle' end
+                case when nested.is_in_cycle then 'topology_cycle' end,
+                case
+                    when coalesce(meter_counts.meters_unplaced, 0) > 0
+                        then 'unplaced_meters'
+                end
             ],
             null
         ) as issues
@@ -126,6 +132,7 @@ final as (
         cast(depth as integer) as depth,
         cast(meters_direct as integer) as meters_direct,
         cast(meters_total as integer) as meters_total,
+        cast(meters_unplaced as integer) as meters_unplaced,
         cast(power_factor as float8) as power_factor,
         cast(rating_kva * power_factor as float8) as capacity_kw,
         cast(capacity_budget as float8) as capacity_budget,

@@ -19,6 +19,13 @@ renamed as (
         is_consumer,
         is_switchable,
         switch_is_open,
+        coalesce(switch_is_open, false)
+        or coalesce(
+            lower(trim(meta ->> 'normally_open')) = 'true'
+            or lower(trim(meta ->> 'normal_open')) = 'true'
+            or lower(trim(meta ->> 'open')) = 'true',
+            false
+        ) as is_open,
         nullif(trim(upstream_grid_element_id), '') as upstream_element_id,
         nullif(trim(meta ->> 'voltage_level'), '') as voltage_level,
         nullif(trim(meta ->> 'installation_type'), '') as installation_type,
@@ -48,6 +55,7 @@ typed as (
         is_consumer,
         is_switchable,
         switch_is_open,
+        is_open,
         upstream_element_id,
         voltage_level,
         installation_type,
