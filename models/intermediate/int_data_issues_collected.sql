@@ -100,15 +100,38 @@ transformer_cycle_issues as (
 rating_issues as (
 
     select
-        grid_id,
-        element_id,
-        element_type,
+        nameplates.grid_id,
+        nameplates.transformer_id as element_id,
+        'Transformer' as element_type,
         cast(null as uuid) as data_source_id,
-        'rating_' || rating_kva_status as issue_code,
-        'meta.rating_kva = ' || coalesce(rating_kva_text, 'null') as detail,
+        'rating_' || nameplates.rating_kva_status as issue_code,
+        'meta.rating_kva = ' || coalesce(nameplates.rating_kva_text, 'null')
+            as detail,
         cast(null as bigint) as readings
-    from elements
-    where is_transformer and rating_kva_status <> 'ok'
+    from {{ ref('int_transformer_nameplates_parsed') }} as nameplates
+    where nameplates.rating_kva_status <> 'ok'
+
+),
+
+nameplate_notation_issues as (
+
+    select
+        grid_id,
+        transformer_id as element_id,
+        'Transformer' as element_type,
+        cast(null as uuid) as data_source_id,
+        attribute || '_unparseable' as issue_code,
+        attribute || ' = ' || raw_text
+        || ' matches no notation of seed edm_notations' as detail,
+        cast(null as bigint) as readings
+    from {{ ref('int_transformer_nameplates_parsed') }}
+    cross join lateral (
+        values
+        ('secondary_voltage', secondary_voltage_status, secondary_voltage_text),
+        ('phases', phases_status, phases),
+        ('voltage_level', voltage_level_status, voltage_level)
+    ) as attributes (attribute, status, raw_text)
+    where attributes.status = 'unparseable'
 
 ),
 
@@ -160,6 +183,8 @@ final as (
     select * from transformer_cycle_issues
     union all
     select * from rating_issues
+    union all
+    select * from nameplate_notation_issues
     union all
     select * from meters_without_consumption
     union all

@@ -13,6 +13,12 @@ elements as (
 
 ),
 
+nameplates as (
+
+    select * from {{ ref('int_transformer_nameplates_parsed') }}
+
+),
+
 nested as (
 
     select * from {{ ref('int_transformers_nested') }}
@@ -50,17 +56,19 @@ rated as (
         elements.grid_id,
         elements.element_id as transformer_id,
         elements.voltage_level,
+        nameplates.is_distribution,
         elements.phases,
+        nameplates.phase_count,
         case
             when overrides.rating_kva > 0 then overrides.rating_kva
-            when elements.rating_kva_status = 'ok' then elements.rating_kva
+            when nameplates.rating_kva_status = 'ok' then nameplates.rating_kva
         end as rating_kva,
         case
             when overrides.rating_kva > 0 then 'override'
-            when elements.rating_kva_status = 'ok' then 'meta'
+            when nameplates.rating_kva_status = 'ok' then 'meta'
         end as rating_kva_source,
-        elements.secondary_voltage_v,
-        elements.primary_voltage_v,
+        nameplates.secondary_voltage_v,
+        nameplates.primary_voltage_v,
         elements.installation_type,
         elements.latitude,
         elements.longitude,
@@ -78,14 +86,24 @@ rated as (
         array_remove(
             array[
                 case
-                    when elements.rating_kva_status <> 'ok'
-                        then 'rating_' || elements.rating_kva_status
+                    when nameplates.rating_kva_status <> 'ok'
+                        then 'rating_' || nameplates.rating_kva_status
                 end,
                 case
-                    when elements.secondary_voltage_v is null
-                        then 'secondary_voltage_missing'
+                    when nameplates.secondary_voltage_status <> 'ok'
+                        then
+                            'secondary_voltage_'
+                            || nameplates.secondary_voltage_status
                 end,
-                case when elements.phases is null then 'phases_missing' end,
+                case
+                    when nameplates.phases_status <> 'ok'
+                        then 'phases_' || nameplates.phases_status
+                end,
+                case
+                    when nameplates.voltage_level_status = 'unparseable'
+                        then 'voltage_level_unparseable'
+                end,
+
                 case
                     when coalesce(meter_counts.meters_total, 0) = 0
                         then 'no_meters_downstream'
@@ -99,6 +117,10 @@ rated as (
             null
         ) as issues
     from elements
+    inner join nameplates
+        on
+            elements.grid_id = nameplates.grid_id
+            and elements.element_id = nameplates.transformer_id
     inner join nested
         on
             elements.grid_id = nested.grid_id
@@ -120,7 +142,9 @@ final as (
         grid_id,
         transformer_id,
         voltage_level,
+        is_distribution,
         phases,
+        phase_count,
         cast(rating_kva as float8) as rating_kva,
         rating_kva_source,
         cast(secondary_voltage_v as float8) as secondary_voltage_v,

@@ -61,14 +61,8 @@ typed as (
         installation_type,
         meta_parent_transformer_id,
         rating_kva_text,
-        {{ evcap_parse_number('rating_kva_text', 'kva') }} as rating_kva,
-        {{ evcap_number_status('rating_kva_text', 'kva') }}
-            as rating_kva_status,
-        {{ evcap_parse_voltage('secondary_voltage_text') }}
-            as secondary_voltage_v,
-        {{ evcap_voltage_status('secondary_voltage_text') }}
-            as secondary_voltage_status,
-        {{ evcap_parse_voltage('primary_voltage_text') }} as primary_voltage_v,
+        secondary_voltage_text,
+        primary_voltage_text,
         {{ evcap_parse_number('latitude_text') }} as latitude,
         {{ evcap_parse_number('longitude_text') }} as longitude,
         coalesce(element_type = 'Meter', false) as is_meter,
