@@ -21,6 +21,7 @@ import pandas as pd
 import psycopg
 import pytest
 
+import evcap
 from evcap.dbt_runner import DbtResult, run_dbt
 from evcap.edm_standin import install_standin
 
@@ -170,7 +171,65 @@ def broken() -> Grid:
     return g
 
 
-GRIDS = (deep_radial, meshed_lv, broken)
+#: transformer -> (meta, phases, expected secondary V, kVA, phase count,
+#: is_distribution); None = unreadable
+NOTATIONS: dict[str, tuple[dict[str, Any], str | None, Any, Any, Any, Any]] = {
+    "T-SUBST": (
+        {"secondary_voltage": "25000Y/14400", "rating_kva": "10 MVA",
+         "voltage_level": "HV/MV"},
+        "3", 25000.0, 10000.0, 3, False,
+    ),
+    "T-WYE": (
+        {"secondary_voltage": "208Y/120", "rating_kva": "0.25 MVA",
+         "voltage_level": "MV/LV"},
+        "ABCN", 208.0, 250.0, 3, True,
+    ),
+    "T-480": (
+        {"secondary_voltage": "480Y/277", "rating_kva": "500 kVA",
+         "voltage_level": "MV/LV"},
+        "ABC", 480.0, 500.0, 3, True,
+    ),
+    "T-SPLIT": (
+        {"secondary_voltage": "120/240", "rating_kva": "50",
+         "voltage_level": "MV/LV"},
+        "S", 240.0, 50.0, 1, True,
+    ),
+    "T-KV": (
+        {"secondary_voltage": "0.4 kV", "rating_kva": 250, "voltage_level": "MV/LV"},
+        "3PH", 400.0, 250.0, 3, True,
+    ),
+    "T-400V": (
+        {"secondary_voltage": "400 V", "rating_kva": "250 kVA"},
+        "1PH", 400.0, 250.0, 1, None,
+    ),
+    "T-BADV": (
+        {"secondary_voltage": "two-forty", "rating_kva": 100,
+         "voltage_level": "MV/LV"},
+        "BC", None, 100.0, 2, True,
+    ),
+    "T-BADPH": (
+        {"secondary_voltage": "480", "rating_kva": 100, "voltage_level": "MV/LV"},
+        "XYZ", 480.0, 100.0, None, True,
+    ),
+    "T-BADKVA": (
+        {"secondary_voltage": 240, "rating_kva": "100 kW", "voltage_level": "MV/LV"},
+        "AN", 240.0, None, 1, True,
+    ),
+}  # fmt: skip
+
+
+def notations() -> Grid:
+    """A substation and distribution transformers in every notation."""
+    g = Grid("notations")
+    for tid, (meta, phases, *_) in NOTATIONS.items():
+        upstream = None if tid == "T-SUBST" else "T-SUBST"
+        g.add(tid, "Transformer", upstream, meta=meta)
+        g.elements[-1]["phases"] = phases
+        g.meter(f"M-{tid}", tid)
+    return g
+
+
+GRIDS = (deep_radial, meshed_lv, broken, notations)
 
 
 # ------------------------------------------------------- independent truth
@@ -541,9 +600,7 @@ def test_walk_is_linear_in_elements(built: Built) -> None:
         )
     ).read_text()
     with psycopg.connect(built.dsn) as conn:
-        row = conn.execute(
-            f"explain (analyze, format json) {compiled}"
-        ).fetchone()
+        row = conn.execute(f"explain (analyze, format json) {compiled}").fetchone()
     assert row is not None
     plan = row[0][0]["Plan"]
 
@@ -570,3 +627,61 @@ def test_walk_is_linear_in_elements(built: Built) -> None:
     ]
     # one probe per element the walk expands
     assert sum(n["Actual Loops"] for n in probes) <= n_elements
+
+
+def test_notations_read_and_unreadable_values_are_reasons(built: Built) -> None:
+    dim = _read(
+        built.dsn,
+        "select transformer_id, secondary_voltage_v, rating_kva, phase_count,"
+        " is_distribution, data_issues from evcap.dim_transformers"
+        " where grid_id = 'notations'",
+    ).set_index("transformer_id")
+    for tid, (_, _, volts, kva, phases, distribution) in NOTATIONS.items():
+        row = dim.loc[tid]
+        for column, want in (
+            ("secondary_voltage_v", volts),
+            ("rating_kva", kva),
+            ("phase_count", phases),
+            ("is_distribution", distribution),
+        ):
+            got = row[column]
+            if want is None:
+                assert got is None or pd.isna(got), (tid, column, got)
+            else:
+                assert got == want, (tid, column, got)
+    for tid, code in (
+        ("T-BADV", "secondary_voltage_unparseable"),
+        ("T-BADPH", "phases_unparseable"),
+        ("T-BADKVA", "rating_unparseable"),
+    ):
+        assert code in (dim.loc[tid, "data_issues"] or ""), tid
+    fit = _read(
+        built.dsn,
+        "select transformer_id, window_name, charger_type, max_chargers, reason,"
+        " charger_phases_required from evcap.transformer_charger_fit"
+        " where grid_id = 'notations'",
+    )
+    reasons = fit.groupby("transformer_id")["reason"].agg(lambda r: set(r))
+    assert reasons["T-SUBST"] <= {"not_a_distribution_transformer", "no_data_in_window"}
+    assert "not_a_distribution_transformer" in reasons["T-SUBST"]
+    assert reasons["T-BADV"] <= {"secondary_voltage_unreadable", "no_data_in_window"}
+    assert reasons["T-BADKVA"] == {"missing_rating"}
+    bad_phases = fit[fit["transformer_id"] == "T-BADPH"]
+    three = bad_phases[bad_phases["charger_phases_required"] > 1]
+    assert set(three["reason"]) <= {"phases_unreadable", "no_data_in_window"}
+    assert "phases_unreadable" in set(three["reason"])
+    one = bad_phases[bad_phases["charger_phases_required"] == 1]
+    assert (one["max_chargers"] > 0).any()  # one phase is there: counted
+    # a 208Y/120 secondary fits 208 V chargers, not the 400 V DC ones
+    wye = fit[(fit["transformer_id"] == "T-WYE") & (fit["window_name"] == "all_time")]
+    by_type = wye.set_index("charger_type")
+    assert by_type.loc["L2_7.2kW", "max_chargers"] > 0
+    assert by_type.loc["DCFC_50kW", "reason"] == "voltage_above_secondary"
+    # Python's single mode reads the same parsed columns: same counts, reasons
+    with psycopg.connect(built.dsn) as conn:
+        py_fit = evcap.fit(conn, grid_id="notations", window=None, mode="single")
+    keys = ["transformer_id", "window_name", "charger_type"]
+    both = fit.merge(py_fit, on=keys, how="inner")
+    assert len(both) == len(fit) > 0
+    assert (both["max_chargers"] == both["count"]).all()
+    assert (both["reason_x"].fillna("-") == both["reason_y"].fillna("-")).all()
