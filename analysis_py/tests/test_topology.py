@@ -24,6 +24,7 @@ import pytest
 import evcap
 from evcap.dbt_runner import DbtResult, run_dbt
 from evcap.edm_standin import install_standin
+from evcap.report import build_report
 
 pytestmark = pytest.mark.slow
 
@@ -685,3 +686,11 @@ def test_notations_read_and_unreadable_values_are_reasons(built: Built) -> None:
     assert len(both) == len(fit) > 0
     assert (both["max_chargers"] == both["count"]).all()
     assert (both["reason_x"].fillna("-") == both["reason_y"].fillna("-")).all()
+
+
+def test_report_shows_unplaced_meters(built: Built) -> None:
+    with psycopg.connect(built.dsn) as conn:
+        page = build_report(conn, grid_id="mesh", window="all_time", mix=False)
+    assert "meter_disconnected_by_open_switch" in page
+    assert "Unplaced meters" in page
+    assert "unplaced_meters" in page

@@ -97,19 +97,24 @@ transformer_cycle_issues as (
 
 ),
 
+nameplates as (
+
+    select * from {{ ref('int_transformer_nameplates_parsed') }}
+
+),
+
 rating_issues as (
 
     select
-        nameplates.grid_id,
-        nameplates.transformer_id as element_id,
+        grid_id,
+        transformer_id as element_id,
         'Transformer' as element_type,
         cast(null as uuid) as data_source_id,
-        'rating_' || nameplates.rating_kva_status as issue_code,
-        'meta.rating_kva = ' || coalesce(nameplates.rating_kva_text, 'null')
-            as detail,
+        'rating_' || rating_kva_status as issue_code,
+        'meta.rating_kva = ' || coalesce(rating_kva_text, 'null') as detail,
         cast(null as bigint) as readings
-    from {{ ref('int_transformer_nameplates_parsed') }} as nameplates
-    where nameplates.rating_kva_status <> 'ok'
+    from nameplates
+    where rating_kva_status <> 'ok'
 
 ),
 
@@ -120,18 +125,40 @@ nameplate_notation_issues as (
         transformer_id as element_id,
         'Transformer' as element_type,
         cast(null as uuid) as data_source_id,
-        attribute || '_unparseable' as issue_code,
-        attribute || ' = ' || raw_text
+        'secondary_voltage_unparseable' as issue_code,
+        'meta.secondary_voltage = ' || secondary_voltage_text
         || ' matches no notation of seed edm_notations' as detail,
         cast(null as bigint) as readings
-    from {{ ref('int_transformer_nameplates_parsed') }}
-    cross join lateral (
-        values
-        ('secondary_voltage', secondary_voltage_status, secondary_voltage_text),
-        ('phases', phases_status, phases),
-        ('voltage_level', voltage_level_status, voltage_level)
-    ) as attributes (attribute, status, raw_text)
-    where attributes.status = 'unparseable'
+    from nameplates
+    where secondary_voltage_status = 'unparseable'
+
+    union all
+
+    select
+        grid_id,
+        transformer_id as element_id,
+        'Transformer' as element_type,
+        cast(null as uuid) as data_source_id,
+        'phases_unparseable' as issue_code,
+        'phases = ' || phases
+        || ' matches no notation of seed edm_notations' as detail,
+        cast(null as bigint) as readings
+    from nameplates
+    where phases_status = 'unparseable'
+
+    union all
+
+    select
+        grid_id,
+        transformer_id as element_id,
+        'Transformer' as element_type,
+        cast(null as uuid) as data_source_id,
+        'voltage_level_unparseable' as issue_code,
+        'meta.voltage_level = ' || voltage_level
+        || ' matches no notation of seed edm_notations' as detail,
+        cast(null as bigint) as readings
+    from nameplates
+    where voltage_level_status = 'unparseable'
 
 ),
 

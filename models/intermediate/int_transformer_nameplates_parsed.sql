@@ -45,10 +45,14 @@ looked_up as (
 
     select
         *,
-        {{ evcap_notation_value('rating_unit', 'rating_parts[3]') }} as rating_factor,
-        {{ evcap_notation_value('voltage_unit', 'secondary_parts[3]') }} as secondary_factor,
-        {{ evcap_notation_value('voltage_unit', 'primary_parts[3]') }} as primary_factor,
-        {{ evcap_notation_value('phases', 'trim(phases)') }} as phase_count_value,
+        {{ evcap_notation_value('rating_unit', 'rating_parts[3]') }}
+            as rating_factor,
+        {{ evcap_notation_value('voltage_unit', 'secondary_parts[3]') }}
+            as secondary_factor,
+        {{ evcap_notation_value('voltage_unit', 'primary_parts[3]') }}
+            as primary_factor,
+        {{ evcap_notation_value('phases', 'trim(phases)') }}
+            as phase_count_value,
         {{ evcap_notation_value('voltage_level', 'trim(voltage_level)') }}
             as distribution_value
     from transformers
@@ -79,24 +83,28 @@ final as (
         grid_id,
         transformer_id,
         rating_kva_text,
-        {{ evcap_notation_status('rating_kva_text', 'rating_value') }} as rating_kva_status,
+        {{ evcap_notation_status('rating_kva_text', 'rating_value') }}
+            as rating_kva_status,
         case
             when rating_value > 0 then rating_value
         end as rating_kva,
         secondary_voltage_text,
-        {{ evcap_notation_status('secondary_voltage_text', 'secondary_value') }}
-            as secondary_voltage_status,
+        {{ evcap_notation_status(
+            'secondary_voltage_text', 'secondary_value'
+        ) }} as secondary_voltage_status,
         case
             when secondary_value > 0 then secondary_value
         end as secondary_voltage_v,
         primary_voltage_text,
-        {{ evcap_notation_status('primary_voltage_text', 'primary_value') }}
-            as primary_voltage_status,
+        {{ evcap_notation_status(
+            'primary_voltage_text', 'primary_value'
+        ) }} as primary_voltage_status,
         case
             when primary_value > 0 then primary_value
         end as primary_voltage_v,
         phases,
-        {{ evcap_notation_status('phases', 'phase_count_value') }} as phases_status,
+        {{ evcap_notation_status('phases', 'phase_count_value') }}
+            as phases_status,
         cast(
             case when phase_count_value > 0 then phase_count_value end
             as integer
