@@ -230,7 +230,21 @@ def notations() -> Grid:
     return g
 
 
-GRIDS = (deep_radial, meshed_lv, broken, notations)
+NESTED_DEPTH = 300  # transformers, each fed through a line by the one above
+
+
+def nested_transformers() -> Grid:
+    """A chain of 300 transformers, a meter under each: no nesting cap."""
+    g = Grid("nested")
+    up: str | None = None
+    for i in range(1, NESTED_DEPTH + 1):
+        tid = g.transformer(f"T{i}", up)
+        g.meter(f"M{i}", tid)
+        up = g.add(f"L{i}", "ACLineSegment", tid)
+    return g
+
+
+GRIDS = (deep_radial, meshed_lv, broken, notations, nested_transformers)
 
 
 # ------------------------------------------------------- independent truth
@@ -449,6 +463,18 @@ def test_meter_map_levels_match_networkx(built: Built) -> None:
         assert got["is_placed"].all()
         checked += 1
     assert checked >= 20
+    # 300 transformers deep: the bottom meter sits under all of them
+    bottom = mapped[(mapped["grid_id"] == "nested") & (mapped["meter_id"] == "M300")]
+    assert len(bottom) == NESTED_DEPTH
+    assert bottom["level"].max() == NESTED_DEPTH
+    top = _read(
+        built.dsn,
+        "select max(load_kw) as load_kw, max(meters_expected) as expected"
+        " from evcap.fct_transformer_load"
+        " where grid_id = 'nested' and transformer_id = 'T1'",
+    )
+    assert top["expected"].item() == NESTED_DEPTH
+    assert top["load_kw"].item() == pytest.approx(float(NESTED_DEPTH))
     # the deep meters roll up to the substation transformer
     deep = mapped[(mapped["grid_id"] == "deep") & (mapped["meter_id"] == "M-BOTTOM")]
     assert deep.sort_values("level")["transformer_id"].tolist() == ["T-DEEP", "T-SUB"]
