@@ -23,43 +23,33 @@
 
 with recursive
 
-linked as (
-
-    select * from {{ ref('int_grid_elements_linked') }}
-
-),
-
 seeds as (
 
     select
-        child.grid_id,
-        child.element_id,
-        child.is_transformer,
-        child.is_open,
+        grid_id,
+        element_id,
+        is_transformer,
+        is_open,
         case
-            when child.upstream_state = 'top' then 'reached_top'
-            when child.upstream_state = 'dangling' then 'dangling_upstream'
-            when parent.is_open then 'open_switch'
+            when upstream_state = 'top' then 'reached_top'
+            when upstream_state = 'dangling' then 'dangling_upstream'
+            when upstream_is_open then 'open_switch'
             else 'found_transformer'
         end as walk_status,
         case
-            when child.upstream_state = 'linked' and not parent.is_open
-                then parent.element_id
+            when upstream_is_transformer and not upstream_is_open
+                then upstream_element_id
         end as feeding_transformer_id,
         case
-            when child.upstream_state = 'linked' then parent.element_id
+            when upstream_is_transformer then upstream_element_id
         end as last_known_transformer_id,
         case
-            when child.upstream_state = 'top' then child.element_id
-            else child.upstream_element_id
+            when upstream_state = 'top' then element_id
+            else upstream_element_id
         end as walk_end_id,
-        case when child.upstream_state = 'top' then 0 else 1 end as hops
-    from linked as child
-    left join linked as parent
-        on
-            child.grid_id = parent.grid_id
-            and child.upstream_element_id = parent.element_id
-    where child.upstream_state <> 'linked' or parent.is_transformer
+        case when upstream_state = 'top' then 0 else 1 end as hops
+    from {{ ref('int_grid_elements_linked') }}
+    where upstream_state <> 'linked' or upstream_is_transformer
 
 ),
 
@@ -136,7 +126,7 @@ final as (
         walk.last_known_transformer_id,
         walk.hops,
         walk.walk_end_id
-    from linked
+    from {{ ref('int_grid_elements_linked') }} as linked
     left join walk
         on
             linked.grid_id = walk.grid_id

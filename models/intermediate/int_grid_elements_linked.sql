@@ -14,7 +14,9 @@
 
     upstream_state says what the element's upstream_grid_element_id points
     at: 'top' (null), 'dangling' (an id that is not an element of the same
-    grid) or 'linked'. An open element (is_open: switch_is_open, or meta
+    grid) or 'linked'; upstream_is_transformer / upstream_is_open describe
+    the element it points at, so the walk starts without a self-join. An
+    open element (is_open: switch_is_open, or meta
     normally_open / normal_open / open true) is fed but feeds nothing.
 -#}
 
@@ -48,7 +50,9 @@ final as (
             when elements.upstream_element_id is null then 'top'
             when upstream.element_id is null then 'dangling'
             else 'linked'
-        end as upstream_state
+        end as upstream_state,
+        coalesce(upstream.is_transformer, false) as upstream_is_transformer,
+        coalesce(upstream.is_open, false) as upstream_is_open
     from elements
     left join elements as upstream
         on
