@@ -43,6 +43,7 @@ BENCH_DATABASE = "evcap_bench"
 EDM = "edm"
 TARGET = "evcap"
 ROLLUP_MODELS = (
+    "model.evcap.int_grid_elements_linked",
     "model.evcap.int_elements_walked_to_transformers",
     "model.evcap.int_transformers_nested",
     "model.evcap.int_transformer_ancestors",
@@ -169,7 +170,7 @@ def bare_sql_rollup(dsn: str, work_mem: str) -> float:
             on ds.grid_id = map.grid_id and ds.grid_element_id = map.meter_id
         cross join lateral
             {edm}.ts_data_source_select(ds.grid_element_data_source_id, 'kWh') as r
-        where ds.type in ('CONSUMER', 'PRODUCER')
+        where ds.type in ('CONSUMER', 'PRODUCER') and map.is_placed
         group by 1, 2, 3
         """
     ).format(target=sql.Identifier(TARGET), edm=sql.Identifier(EDM))
@@ -196,7 +197,7 @@ def prototype_method(dsn: str) -> tuple[float, int]:
             conn,
             sql.SQL(
                 "select grid_id, meter_id, transformer_id"
-                " from {}.int_meters_mapped_to_transformers"
+                " from {}.int_meters_mapped_to_transformers where is_placed"
             ).format(sql.Identifier(TARGET)),
         )
         sources = db.read_frame(

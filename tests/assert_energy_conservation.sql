@@ -1,8 +1,9 @@
 {#-
     Energy conservation: in every interval, a transformer's load equals the
     loads of its child transformers plus the net load of the meters it feeds
-    directly (recomputed here from the readings). Transformers in a topology
-    cycle are left out (their chain is cut, so they cannot balance).
+    directly (recomputed here from the readings). Transformers on a loop of
+    parent transformers are left out (the loop is cut, so they cannot
+    balance); those below such a loop are checked.
 -#}
 
 with
@@ -92,13 +93,18 @@ parts as (
 
 expected as (
 
+    {#- a transformer below a loop balances; the loop's members do not -#}
     select
-        grid_id,
-        transformer_id,
-        interval_start,
-        sum(load_kw) as load_kw
+        parts.grid_id,
+        parts.transformer_id,
+        parts.interval_start,
+        sum(parts.load_kw) as load_kw
     from parts
-    group by grid_id, transformer_id, interval_start
+    inner join transformers
+        on
+            parts.grid_id = transformers.grid_id
+            and parts.transformer_id = transformers.transformer_id
+    group by parts.grid_id, parts.transformer_id, parts.interval_start
 
 ),
 

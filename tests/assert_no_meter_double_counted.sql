@@ -9,7 +9,9 @@ with
 
 meter_map as (
 
+    {#- unplaced meters (level null) only count as expected: not checked -#}
     select * from {{ ref('int_meters_mapped_to_transformers') }}
+    where is_placed
 
 ),
 

@@ -52,10 +52,16 @@ decimal draws), so a mix that uses the whole budget leaves exactly 0. A budget
 that is not finite (``inf``) is a :class:`ConfigError`. With the optional
 ``fill_leftover`` the proportion modes add the max-power mix of the leftover.
 
-Types a transformer cannot supply (a medium-voltage secondary above
-:data:`MAX_LOW_VOLTAGE_V`, charger voltage above the secondary voltage, three
-phases needed on a one-phase transformer) get 0 in every mode.
-An unknown secondary voltage or phase set does not block a type (as in SQL).
+Types a transformer cannot supply get 0 in every mode, with the reasons and
+in the order of the SQL mart ``transformer_charger_fit``: not a distribution
+transformer (``dim_transformers.is_distribution`` false, e.g. 'HV/MV'), an
+unreadable secondary voltage, a medium-voltage secondary above
+:data:`MAX_LOW_VOLTAGE_V`, charger voltage above the secondary voltage,
+unreadable phases (for types needing more than one phase), three phases
+needed on a one-phase transformer. The parsed columns are read from
+``dim_transformers`` (``phase_count``, ``is_distribution``); frames built by
+hand without ``phase_count`` fall back to counting the letters A, B and C of
+``phases``.
 """
 
 from __future__ import annotations
@@ -703,13 +709,26 @@ class _Site:
     secondary_voltage_v: float | None
     phase_count: int | None
     upstream: str | None
+    is_distribution: bool | None = None
 
 
 def _phase_count(phases: object) -> int | None:
+    """Fallback for hand-built frames without ``phase_count``: letters A-C."""
     if phases is None or (isinstance(phases, float) and math.isnan(phases)):
         return None
     text = str(phases).upper()
-    return sum(1 for p in "ABC" if p in text)
+    return sum(1 for p in "ABC" if p in text) or None
+
+
+def _int_or_none(value: object) -> int | None:
+    number = _float_or_none(value)
+    return None if number is None else int(number)
+
+
+def _bool_or_none(value: object) -> bool | None:
+    if value is None or _is_missing(value):
+        return None
+    return bool(value)
 
 
 def _float_or_none(value: object) -> float | None:
@@ -780,9 +799,21 @@ def _known_grids(
 
 
 def _sites(dim: pd.DataFrame) -> dict[tuple[str, str], _Site]:
+    if "phase_count" in dim.columns:
+        phase_counts = [_int_or_none(v) for v in dim["phase_count"].tolist()]
+    else:
+        phase_counts = [_phase_count(v) for v in dim["phases"].tolist()]
+    distribution = (
+        [_bool_or_none(v) for v in dim["is_distribution"].tolist()]
+        if "is_distribution" in dim.columns
+        else [None] * len(dim)
+    )
     sites: dict[tuple[str, str], _Site] = {}
-    for grid, transformer, rating, volts, phases, upstream in zip(
-        *(dim[c].tolist() for c in DIM_COLUMNS), strict=True
+    for (grid, transformer, rating, volts, _phases, upstream), count, dist in zip(
+        zip(*(dim[c].tolist() for c in DIM_COLUMNS), strict=True),
+        phase_counts,
+        distribution,
+        strict=True,
     ):
         key = (str(grid), str(transformer))
         sites[key] = _Site(
@@ -790,8 +821,9 @@ def _sites(dim: pd.DataFrame) -> dict[tuple[str, str], _Site]:
             key[1],
             _float_or_none(rating) is not None,
             _float_or_none(volts),
-            _phase_count(phases),
+            count,
             None if upstream is None or _is_missing(upstream) else str(upstream),
+            dist,
         )
     return sites
 
@@ -832,17 +864,17 @@ def _budgets(
 
 
 def _compat_reason(site: _Site, charger: ChargerType) -> str | None:
-    if (
-        site.secondary_voltage_v is not None
-        and site.secondary_voltage_v > MAX_LOW_VOLTAGE_V
-    ):
+    """Why ``site`` cannot supply ``charger`` at all (SQL mart order), or None."""
+    if site.is_distribution is False:
+        return "not_a_distribution_transformer"
+    if site.secondary_voltage_v is None:
+        return "secondary_voltage_unreadable"
+    if site.secondary_voltage_v > MAX_LOW_VOLTAGE_V:
         return "secondary_not_low_voltage"
-    if (
-        charger.voltage_v is not None
-        and site.secondary_voltage_v is not None
-        and charger.voltage_v > site.secondary_voltage_v
-    ):
+    if charger.voltage_v is not None and charger.voltage_v > site.secondary_voltage_v:
         return "voltage_above_secondary"
+    if site.phase_count is None and charger.phases_required > 1:
+        return "phases_unreadable"
     if site.phase_count is not None and site.phase_count < charger.phases_required:
         return "needs_three_phase"
     return None

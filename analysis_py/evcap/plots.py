@@ -65,8 +65,11 @@ SUBSTATION_LEVELS = ("HV/MV",)
 _REASON_SHORT = {
     "missing_rating": "no rating",
     "no_data_in_window": "no data",
+    "not_a_distribution_transformer": "subst.",
+    "secondary_voltage_unreadable": "V?",
     "secondary_not_low_voltage": "MV",
     "voltage_above_secondary": "voltage",
+    "phases_unreadable": "phases?",
     "needs_three_phase": "3-phase",
     "no_headroom": "no room",
     "headroom_below_one_charger": "< 1",

@@ -566,9 +566,11 @@ def _added_power(
 def _quality_section(data: ReportData) -> Section:
     section = Section(
         "Data quality",
-        "What evcap had to leave out or guess. Transformers without a usable "
-        "rating get no charger count; low meter coverage makes headroom look "
-        "larger than it is.",
+        "What evcap had to leave out or could not read. Transformers without a "
+        "usable rating, secondary voltage or (for three-phase chargers) phases "
+        "get no charger count; meters the topology cannot place lower the "
+        "coverage of the transformer they were last known under; low meter "
+        "coverage makes headroom look larger than it is.",
     )
     dim = data.dim
     flagged = dim[dim["data_issues"].notna()] if "data_issues" in dim else dim.iloc[0:0]
@@ -581,6 +583,7 @@ def _quality_section(data: ReportData) -> Section:
                 ("transformer_id", "Transformer", ""),
                 ("rating_kva", "Rating (kVA)", ",.0f"),
                 ("meters_total", "Meters", ""),
+                ("meters_unplaced", "Unplaced meters", ""),
                 ("data_issues", "Issues", ""),
             ],
         )
@@ -611,7 +614,8 @@ def _quality_section(data: ReportData) -> Section:
         )
     )
     section.html_parts.append(
-        "<h3>Orphan meters, topology cycles and rejected readings</h3>"
+        "<h3>Orphan and unplaced meters, topology cycles, unreadable nameplates"
+        " and rejected readings</h3>"
     )
     issues = data.issues
     if issues is None:

@@ -371,7 +371,7 @@ def test_single_mode_counts_and_reason_order() -> None:
     assert row["leftover_kw"].item() == pytest.approx(23.0 - 21.6)
 
 
-def test_phases_block_three_phase_types_only_when_known() -> None:
+def test_phases_block_three_phase_types_and_unreadable_phases() -> None:
     chargers = CHARGERS.assign(voltage_v=100.0)
     one_phase = evcap.fit(_frames({"T1": 120.0}), chargers=chargers, mode="single")
     assert _reasons(one_phase)["DC50"] == "needs_three_phase"
@@ -379,9 +379,31 @@ def test_phases_block_three_phase_types_only_when_known() -> None:
         _frames({"T1": 120.0}, phases="ABC"), chargers=chargers, mode="single"
     )
     assert _counts(three)["DC50"] == 2
+    # unreadable phases: never a guess for three-phase types, one phase is there
     unknown = _frames({"T1": 120.0})
     unknown["dim_transformers"]["phases"] = None
-    assert _counts(evcap.fit(unknown, chargers=chargers, mode="single"))["DC50"] == 2
+    out = evcap.fit(unknown, chargers=chargers, mode="single")
+    assert _counts(out)["DC50"] == 0
+    assert _reasons(out)["DC50"] == "phases_unreadable"
+    assert _counts(out)["L2_7"] > 0
+    # dim_transformers' parsed phase_count wins over the letters
+    counted = _frames({"T1": 120.0}, phases="3PH")
+    counted["dim_transformers"]["phase_count"] = 3
+    assert _counts(evcap.fit(counted, chargers=chargers, mode="single"))["DC50"] == 2
+
+
+def test_unreadable_voltage_and_substations_fit_nothing() -> None:
+    unreadable = _frames({"T1": 120.0})
+    unreadable["dim_transformers"]["secondary_voltage_v"] = None
+    out = evcap.fit(unreadable, chargers=CHARGERS, mode="single")
+    assert set(_reasons(out).values()) == {"secondary_voltage_unreadable"}
+    assert set(_counts(out).values()) == {0}
+    substation = _frames({"T1": 900.0}, phases="ABC")
+    substation["dim_transformers"]["is_distribution"] = False
+    for mode in ("single", "max-power"):
+        out = evcap.fit(substation, chargers=CHARGERS, mode=mode)
+        assert set(_reasons(out).values()) == {"not_a_distribution_transformer"}
+        assert set(_counts(out).values()) == {0}
 
 
 def test_quantile_basis_uses_the_quantile_column() -> None:

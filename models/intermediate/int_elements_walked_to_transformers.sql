@@ -1,34 +1,55 @@
 {#-
-    For every meter and every transformer: the nearest transformer upstream,
-    found by walking upstream_grid_element_id through lines, switches, busbars
-    and anything else that is not a transformer. The walk stops at a
-    transformer, at the top of the grid, at a dangling reference, at a cycle,
-    or after var('max_topology_depth') hops - and says which.
+    For every meter and every transformer: the nearest transformer upstream
+    through lines, switches, busbars and anything else that is not a
+    transformer - or why there is none.
+
+    The walk goes DOWN, once, from every place a chain can start: the
+    children of each transformer, each element without an upstream id
+    (reached_top) and each element whose upstream id does not exist
+    (dangling_upstream). It follows upstream_grid_element_id backwards
+    (children of an element: same grid_id, upstream_element_id = its id) and
+    stops below a transformer, whose own walk carries on. Every element has
+    one upstream id, so it is reached at most once: the walk produces one row
+    per reached element, with no visited arrays and no depth cap, and each
+    step is an index probe on int_grid_elements_linked.
+
+    An open element (switch_is_open, or meta normally_open / open true) is
+    reached but feeds nothing: below it the status becomes open_switch, the
+    feeding transformer is gone, and last_known_transformer_id keeps the
+    transformer above the switch (the first one up the chain when open
+    switches are ignored). Elements the walk never reaches are exactly those
+    whose upstream chain runs into a loop without a transformer: cycle.
 -#}
 
 with recursive
 
-elements as (
+seeds as (
 
     select
         grid_id,
         element_id,
-        element_type,
-        upstream_element_id,
-        is_transformer
-    from {{ ref('stg_edm__grid_elements') }}
-
-),
-
-starts as (
-
-    select
-        grid_id,
-        element_id,
-        element_type,
-        upstream_element_id
-    from elements
-    where element_type in ('Meter', 'Transformer')
+        is_transformer,
+        is_open,
+        case
+            when upstream_state = 'top' then 'reached_top'
+            when upstream_state = 'dangling' then 'dangling_upstream'
+            when upstream_is_open then 'open_switch'
+            else 'found_transformer'
+        end as walk_status,
+        case
+            when upstream_is_transformer and not upstream_is_open
+                then upstream_element_id
+        end as feeding_transformer_id,
+        case
+            when upstream_is_transformer then upstream_element_id
+        end as last_known_transformer_id,
+        case
+            when upstream_state = 'top' then element_id
+            else upstream_element_id
+        end as walk_end_id,
+        case when upstream_state = 'top' then 0 else 1 end as hops
+    from {{ ref('int_grid_elements_linked') }}
+    where upstream_state <> 'linked' or upstream_is_transformer
 
 ),
 
@@ -36,75 +57,81 @@ walk as (
 
     select
         grid_id,
-        element_id as start_id,
-        upstream_element_id as current_id,
-        1 as hops,
-        array[element_id] as visited
-    from starts
+        element_id,
+        is_transformer,
+        is_open,
+        walk_status,
+        feeding_transformer_id,
+        last_known_transformer_id,
+        walk_end_id,
+        hops
+    from seeds
 
     union all
 
     select
         walk.grid_id,
-        walk.start_id,
-        elements.upstream_element_id as current_id,
-        walk.hops + 1 as hops,
-        walk.visited || elements.element_id as visited
+        child.element_id,
+        child.is_transformer,
+        child.is_open,
+        case
+            when walk.is_open and walk.walk_status = 'found_transformer'
+                then 'open_switch'
+            else walk.walk_status
+        end as walk_status,
+        case
+            when not walk.is_open then walk.feeding_transformer_id
+        end as feeding_transformer_id,
+        walk.last_known_transformer_id,
+        case
+            when
+                walk.is_open
+                and walk.walk_status in ('found_transformer', 'open_switch')
+                then walk.element_id
+            else walk.walk_end_id
+        end as walk_end_id,
+        case
+            when
+                walk.is_open
+                and walk.walk_status in ('found_transformer', 'open_switch')
+                then 1
+            else walk.hops + 1
+        end as hops
     from walk
-    inner join elements
-        on
-            walk.grid_id = elements.grid_id
-            and walk.current_id = elements.element_id
-    where
-        not elements.is_transformer
-        and walk.current_id <> all(walk.visited)
-        and walk.hops < {{ var('max_topology_depth') }}
-
-),
-
-walk_ends as (
-
-    select distinct on (grid_id, start_id)
-        grid_id,
-        start_id,
-        current_id,
-        hops,
-        visited
-    from walk
-    order by grid_id asc, start_id asc, hops desc
+    cross join
+        lateral (
+            {#- offset 0 keeps this a per-row index probe, never a rescan -#}
+            select
+                children.element_id,
+                children.is_transformer,
+                children.is_open
+            from {{ ref('int_grid_elements_linked') }} as children
+            where
+                children.grid_id = walk.grid_id
+                and children.upstream_element_id = walk.element_id
+            offset 0  -- noqa: AM09
+        ) as child
+    where not walk.is_transformer
 
 ),
 
 final as (
 
     select
-        starts.grid_id,
-        starts.element_id,
-        starts.element_type,
-        case
-            when ends.current_id = any(ends.visited) then 'cycle'
-            when ends.current_id is null then 'reached_top'
-            when reached.element_id is null then 'dangling_upstream'
-            when reached.is_transformer then 'found_transformer'
-            else 'depth_exceeded'
-        end as walk_status,
-        case
-            when
-                reached.is_transformer
-                and not ends.current_id = any(ends.visited)
-                then ends.current_id
-        end as feeding_transformer_id,
-        ends.hops,
-        ends.current_id as walk_end_id
-    from starts
-    inner join walk_ends as ends
+        linked.grid_id,
+        linked.element_id,
+        linked.element_type,
+        coalesce(walk.walk_status, 'cycle') as walk_status,
+        walk.feeding_transformer_id,
+        walk.last_known_transformer_id,
+        walk.hops,
+        walk.walk_end_id
+    from {{ ref('int_grid_elements_linked') }} as linked
+    left join walk
         on
-            starts.grid_id = ends.grid_id
-            and starts.element_id = ends.start_id
-    left join elements as reached
-        on
-            ends.grid_id = reached.grid_id
-            and ends.current_id = reached.element_id
+            linked.grid_id = walk.grid_id
+            and linked.element_id = walk.element_id
+    where linked.is_meter or linked.is_transformer
 
 )
 

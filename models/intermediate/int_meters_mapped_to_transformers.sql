@@ -1,23 +1,41 @@
 {#-
     Meter -> every transformer above it: level 1 is the transformer that feeds
     the meter directly, level 2 its parent, and so on. A small table (meters x
-    levels) that the big roll-up join hashes against. Only meters whose walk
-    found a transformer appear; the others are listed in
-    int_data_issues_collected.
+    levels) that the big roll-up join hashes against.
+
+    A meter that cannot be placed (int_elements_walked_to_transformers) is
+    never dropped silently. Where it was last known under a transformer (the
+    first one up its chain when open switches are ignored: a meter cut off by
+    an open switch) it is mapped to that transformer and every transformer
+    above it with is_placed false and level null: it counts in their
+    meters_expected, so their coverage drops, but no reading of it is added
+    to any load (the roll-up reads level 1 only). A meter with no
+    transformer anywhere up its chain (orphan, loop, top reached) has no
+    row here; int_data_issues_collected lists every unplaced meter.
 -#}
 
 with
 
-meters as (
+walked as (
 
     select
         grid_id,
         element_id as meter_id,
-        feeding_transformer_id
+        walk_status = 'found_transformer' as is_placed,
+        case
+            when walk_status = 'found_transformer'
+                then feeding_transformer_id
+            else last_known_transformer_id
+        end as transformer_id
     from {{ ref('int_elements_walked_to_transformers') }}
-    where
-        element_type = 'Meter'
-        and walk_status = 'found_transformer'
+    where element_type = 'Meter'
+
+),
+
+meters as (
+
+    select * from walked
+    where transformer_id is not null
 
 ),
 
@@ -53,13 +71,16 @@ levels as (
     select
         meters.grid_id,
         meters.meter_id,
+        meters.is_placed,
         ancestor.transformer_id,
-        cast(ancestor.position as integer) as level
+        case
+            when meters.is_placed then cast(ancestor.position as integer)
+        end as level
     from meters
     inner join transformers
         on
             meters.grid_id = transformers.grid_id
-            and meters.feeding_transformer_id = transformers.transformer_id
+            and meters.transformer_id = transformers.transformer_id
     cross join
         lateral unnest(transformers.ancestor_path)
         with ordinality as ancestor (transformer_id, position)
@@ -73,6 +94,7 @@ final as (
         levels.meter_id,
         levels.transformer_id,
         levels.level,
+        levels.is_placed,
         meter_details.customer_type,
         consumer_sources.meter_id is not null as has_consumer_source
     from levels

@@ -13,6 +13,12 @@ elements as (
 
 ),
 
+nameplates as (
+
+    select * from {{ ref('int_transformer_nameplates_parsed') }}
+
+),
+
 nested as (
 
     select * from {{ ref('int_transformers_nested') }}
@@ -36,8 +42,9 @@ meter_counts as (
     select
         grid_id,
         transformer_id,
-        count(*) filter (where level = 1) as meters_direct,
-        count(*) as meters_total
+        count(*) filter (where is_placed and level = 1) as meters_direct,
+        count(*) filter (where is_placed) as meters_total,
+        count(*) filter (where not is_placed) as meters_unplaced
     from meter_map
     group by grid_id, transformer_id
 
@@ -49,17 +56,19 @@ rated as (
         elements.grid_id,
         elements.element_id as transformer_id,
         elements.voltage_level,
+        nameplates.is_distribution,
         elements.phases,
+        nameplates.phase_count,
         case
             when overrides.rating_kva > 0 then overrides.rating_kva
-            when elements.rating_kva_status = 'ok' then elements.rating_kva
+            when nameplates.rating_kva_status = 'ok' then nameplates.rating_kva
         end as rating_kva,
         case
             when overrides.rating_kva > 0 then 'override'
-            when elements.rating_kva_status = 'ok' then 'meta'
+            when nameplates.rating_kva_status = 'ok' then 'meta'
         end as rating_kva_source,
-        elements.secondary_voltage_v,
-        elements.primary_voltage_v,
+        nameplates.secondary_voltage_v,
+        nameplates.primary_voltage_v,
         elements.installation_type,
         elements.latitude,
         elements.longitude,
@@ -67,6 +76,7 @@ rated as (
         nested.depth,
         coalesce(meter_counts.meters_direct, 0) as meters_direct,
         coalesce(meter_counts.meters_total, 0) as meters_total,
+        coalesce(meter_counts.meters_unplaced, 0) as meters_unplaced,
         coalesce(
             overrides.power_factor, {{ var('power_factor') }}
         ) as power_factor,
@@ -76,23 +86,41 @@ rated as (
         array_remove(
             array[
                 case
-                    when elements.rating_kva_status <> 'ok'
-                        then 'rating_' || elements.rating_kva_status
+                    when nameplates.rating_kva_status <> 'ok'
+                        then 'rating_' || nameplates.rating_kva_status
                 end,
                 case
-                    when elements.secondary_voltage_v is null
-                        then 'secondary_voltage_missing'
+                    when nameplates.secondary_voltage_status <> 'ok'
+                        then
+                            'secondary_voltage_'
+                            || nameplates.secondary_voltage_status
                 end,
-                case when elements.phases is null then 'phases_missing' end,
+                case
+                    when nameplates.phases_status <> 'ok'
+                        then 'phases_' || nameplates.phases_status
+                end,
+                case
+                    when nameplates.voltage_level_status = 'unparseable'
+                        then 'voltage_level_unparseable'
+                end,
+
                 case
                     when coalesce(meter_counts.meters_total, 0) = 0
                         then 'no_meters_downstream'
                 end,
-                case when nested.is_in_cycle then 'topology_cycle' end
+                case when nested.is_in_cycle then 'topology_cycle' end,
+                case
+                    when coalesce(meter_counts.meters_unplaced, 0) > 0
+                        then 'unplaced_meters'
+                end
             ],
             null
         ) as issues
     from elements
+    inner join nameplates
+        on
+            elements.grid_id = nameplates.grid_id
+            and elements.element_id = nameplates.transformer_id
     inner join nested
         on
             elements.grid_id = nested.grid_id
@@ -114,7 +142,9 @@ final as (
         grid_id,
         transformer_id,
         voltage_level,
+        is_distribution,
         phases,
+        phase_count,
         cast(rating_kva as float8) as rating_kva,
         rating_kva_source,
         cast(secondary_voltage_v as float8) as secondary_voltage_v,
@@ -126,6 +156,7 @@ final as (
         cast(depth as integer) as depth,
         cast(meters_direct as integer) as meters_direct,
         cast(meters_total as integer) as meters_total,
+        cast(meters_unplaced as integer) as meters_unplaced,
         cast(power_factor as float8) as power_factor,
         cast(rating_kva * power_factor as float8) as capacity_kw,
         cast(capacity_budget as float8) as capacity_budget,

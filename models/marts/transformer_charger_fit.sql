@@ -1,12 +1,19 @@
 {#-
     How many chargers of one type fit on a transformer in a charging window:
     floor(firm headroom / (coincidence factor x charger kW)), and 0 with a
-    reason when the transformer has no rating, no data in the window, a
-    medium-voltage secondary (above var('max_low_voltage_v'): chargers
-    connect at low voltage), a secondary voltage below the charger's, too few phases, or too little
-    headroom. Reasons are checked in that order. An unknown secondary voltage
-    or phase set does not block a count (voltage_ok / phase_ok are null and
-    dim_transformers.data_issues says so).
+    reason, checked in this order:
+      missing_rating (no usable rating: missing or unreadable),
+      no_data_in_window,
+      not_a_distribution_transformer (meta.voltage_level says its secondary
+        is not LV, e.g. 'HV/MV', 'MV/MV'),
+      secondary_voltage_unreadable (missing or matching no notation),
+      secondary_not_low_voltage (above var('max_low_voltage_v')),
+      voltage_above_secondary,
+      phases_unreadable (only for chargers needing more than one phase: one
+        phase is there on any transformer),
+      needs_three_phase, no_headroom, headroom_below_one_charger.
+    Nothing is counted from a guessed value: what cannot be read is a reason
+    here and a data issue in dim_transformers.
 -#}
 
 with
@@ -24,12 +31,8 @@ transformers as (
         transformer_id,
         rating_kva,
         secondary_voltage_v,
-        phases,
-        (
-            case when phases like '%A%' then 1 else 0 end
-            + case when phases like '%B%' then 1 else 0 end
-            + case when phases like '%C%' then 1 else 0 end
-        ) as phase_count
+        is_distribution,
+        phase_count
     from {{ ref('dim_transformers') }}
 
 ),
@@ -56,12 +59,17 @@ checked as (
         and transformers.secondary_voltage_v
         <= {{ var('max_low_voltage_v') }} as voltage_ok,
         case
-            when transformers.phases is not null
+            when transformers.phase_count is not null
                 then transformers.phase_count >= charger_types.phases_required
+            when charger_types.phases_required <= 1 then true
         end as phase_ok,
         case
             when transformers.rating_kva is null then 'missing_rating'
             when window_headroom.intervals_used = 0 then 'no_data_in_window'
+            when not transformers.is_distribution
+                then 'not_a_distribution_transformer'
+            when transformers.secondary_voltage_v is null
+                then 'secondary_voltage_unreadable'
             when
                 transformers.secondary_voltage_v
                 > {{ var('max_low_voltage_v') }}
@@ -69,8 +77,10 @@ checked as (
             when charger_types.voltage_v > transformers.secondary_voltage_v
                 then 'voltage_above_secondary'
             when
-                transformers.phases is not null
-                and transformers.phase_count < charger_types.phases_required
+                transformers.phase_count is null
+                and charger_types.phases_required > 1
+                then 'phases_unreadable'
+            when transformers.phase_count < charger_types.phases_required
                 then 'needs_three_phase'
             when window_headroom.firm_headroom_kw <= 0 then 'no_headroom'
             when

@@ -19,6 +19,13 @@ renamed as (
         is_consumer,
         is_switchable,
         switch_is_open,
+        coalesce(switch_is_open, false)
+        or coalesce(
+            lower(trim(meta ->> 'normally_open')) = 'true'
+            or lower(trim(meta ->> 'normal_open')) = 'true'
+            or lower(trim(meta ->> 'open')) = 'true',
+            false
+        ) as is_open,
         nullif(trim(upstream_grid_element_id), '') as upstream_element_id,
         nullif(trim(meta ->> 'voltage_level'), '') as voltage_level,
         nullif(trim(meta ->> 'installation_type'), '') as installation_type,
@@ -48,19 +55,14 @@ typed as (
         is_consumer,
         is_switchable,
         switch_is_open,
+        is_open,
         upstream_element_id,
         voltage_level,
         installation_type,
         meta_parent_transformer_id,
         rating_kva_text,
-        {{ evcap_parse_number('rating_kva_text', 'kva') }} as rating_kva,
-        {{ evcap_number_status('rating_kva_text', 'kva') }}
-            as rating_kva_status,
-        {{ evcap_parse_voltage('secondary_voltage_text') }}
-            as secondary_voltage_v,
-        {{ evcap_voltage_status('secondary_voltage_text') }}
-            as secondary_voltage_status,
-        {{ evcap_parse_voltage('primary_voltage_text') }} as primary_voltage_v,
+        secondary_voltage_text,
+        primary_voltage_text,
         {{ evcap_parse_number('latitude_text') }} as latitude,
         {{ evcap_parse_number('longitude_text') }} as longitude,
         coalesce(element_type = 'Meter', false) as is_meter,
