@@ -43,10 +43,6 @@ with warnings.catch_warnings():
     import pandapower.topology as top
     import simbench as sb
 
-# A large var until the depth cap is gone (harmless afterwards): real feeders
-# put meters hundreds of elements below their transformer.
-DBT_VARS = {"max_topology_depth": 100_000}
-
 
 @dataclass(frozen=True)
 class Case:
@@ -235,7 +231,7 @@ def built(
         install_standin(conn, "edm", replace=True)
         load_real_grid(conn, grid, "edm", progress=False)
     target: Path = tmp_path_factory.mktemp(f"dbt-{name}")
-    result = run_dbt(["build"], dsn, target_path=target, vars=DBT_VARS)
+    result = run_dbt(["build"], dsn, target_path=target)
     return Built(name, grid, dsn, result)
 
 
