@@ -278,9 +278,12 @@ def steady_state(
         Top-oil and hot-spot temperature, degC.
     """
     k = np.abs(np.asarray(load_pu, dtype=float))
-    top_oil = np.asarray(ambient_c, dtype=float) + params.top_oil_rise_k * (
-        (1.0 + params.loss_ratio * k**2) / (1.0 + params.loss_ratio)
-    ) ** params.oil_exponent
+    top_oil = (
+        np.asarray(ambient_c, dtype=float)
+        + params.top_oil_rise_k
+        * ((1.0 + params.loss_ratio * k**2) / (1.0 + params.loss_ratio))
+        ** params.oil_exponent
+    )
     hot_spot = top_oil + params.hot_spot_gradient_k * k**params.winding_exponent
     return top_oil, hot_spot
 
@@ -516,7 +519,9 @@ def parameters_for(
     return out
 
 
-def parameters_from_mapping(values: Mapping[str, float | str], n: int) -> ThermalParameters:
+def parameters_from_mapping(
+    values: Mapping[str, float | str], n: int
+) -> ThermalParameters:
     """``n`` rows of one parameter set (missing keys: IEC defaults)."""
     row = {**IEC_ONAN_DISTRIBUTION, **values}
     return ThermalParameters.from_frame(pd.DataFrame([row] * n))
