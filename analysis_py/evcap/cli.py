@@ -354,6 +354,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         mixes = fit(conn, window=args.window, mode="max-power", schema=args.schema)
         write_mix(conn, mixes, schema=args.schema)
         print(f"[4/5] charger fits ({args.window}, max power): {_fit_summary(mixes)}")
+        _demo_thermal(conn, args.window, args.schema)  # issue #13
         out_dir = Path(args.out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         report = write_report(
@@ -369,6 +370,52 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         f"Marts are in schema {args.schema!r}; connect with: {_psql_hint(resolved)}"
     )
     return 0
+
+
+def _demo_thermal(conn: object, window: str, schema: str) -> None:
+    """Thermal counts (issue #13): write the tables, print them beside nameplate."""
+    import psycopg
+
+    from evcap.thermal_fit import (
+        load_inputs,
+        thermal_fit,
+        thermal_months,
+        write_thermal_fit,
+        write_thermal_months,
+    )
+
+    assert isinstance(conn, psycopg.Connection)
+    inputs = load_inputs(conn, schema=schema)
+    result = thermal_fit(conn, schema=schema, inputs=inputs)
+    write_thermal_fit(conn, result, schema=schema)
+    write_thermal_months(conn, thermal_months(inputs), schema=schema)
+    shown = result[
+        (result["window_name"] == window) & (result["charger_type"] == "L2_7.2kW")
+    ]
+    print(
+        f"      thermal limits (IEC 60076-7), {window}, L2_7.2kW: nameplate "
+        f"{int(shown['max_chargers'].sum())} vs thermal "
+        f"{int(shown['thermal_max_chargers'].sum())} chargers "
+        f"(table {schema}.transformer_thermal_fit)"
+    )
+    table = shown[
+        [
+            "grid_id",
+            "transformer_id",
+            "max_chargers",
+            "thermal_max_chargers",
+            "binding_criterion",
+            "binding_month",
+            "binding_hour_local",
+        ]
+    ].rename(columns={"max_chargers": "nameplate", "thermal_max_chargers": "thermal"})
+    for line in (
+        table.astype(object)
+        .where(table.notna(), "")
+        .to_string(index=False)
+        .splitlines()
+    ):
+        print(f"      {line}")
 
 
 def _fit_summary(mixes: object) -> str:
@@ -474,6 +521,12 @@ def _add_fit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="also upsert the result into <schema>.transformer_charger_mix",
     )
+    # thermal (issue #13): thermal_max_chargers, binding_criterion, ...
+    parser.add_argument(
+        "--thermal",
+        action="store_true",
+        help="add thermal columns (IEC 60076-7 limits; see `evcap thermal`)",
+    )
     parser.set_defaults(handler=_cmd_fit)
 
 
@@ -531,6 +584,10 @@ def _cmd_fit(args: argparse.Namespace) -> int:
                 f"wrote {written} rows to {args.schema}.transformer_charger_mix",
                 file=sys.stderr,
             )
+        if args.thermal:  # issue #13
+            from evcap.thermal_fit import add_thermal_columns
+
+            result = add_thermal_columns(conn, result, schema=args.schema)
     if args.format == "csv":
         text = result.to_csv(index=False)
     elif args.format == "json":
@@ -542,6 +599,158 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         shown["reason"] = shown["reason"].fillna("")
         text = shown.to_string(index=False) + "\n"
     if args.out:
+        Path(args.out).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+# --- thermal (issue #13) ----------------------------------------------------
+
+
+def _add_thermal_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    from evcap.thermal_fit import ThermalLimits
+
+    defaults = ThermalLimits()
+    parser = sub.add_parser(
+        "thermal",
+        help="chargers by thermal limit (IEC 60076-7 hot spot, top oil, ageing); "
+        "writes transformer_thermal_fit and transformer_thermal_month",
+    )
+    _add_connection_options(parser)
+    parser.add_argument("--grid-id", help="only this grid")
+    parser.add_argument(
+        "--transformer",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="transformer id (repeatable or comma-separated; default: all)",
+    )
+    parser.add_argument(
+        "--window",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="charging window (repeatable; default: every window)",
+    )
+    parser.add_argument(
+        "--charger",
+        action="append",
+        default=[],
+        metavar="TYPE",
+        help="charger type (repeatable; default: every type)",
+    )
+    parser.add_argument(
+        "--coincidence",
+        type=float,
+        help="share of chargers drawing at once (default: dbt var coincidence_factor)",
+    )
+    parser.add_argument(
+        "--hot-spot-limit",
+        type=float,
+        help=f"degC (default: dbt var thermal_hot_spot_limit_c, {defaults.hot_spot_c:g})",
+    )
+    parser.add_argument(
+        "--top-oil-limit",
+        type=float,
+        help=f"degC (default: dbt var thermal_top_oil_limit_c, {defaults.top_oil_c:g})",
+    )
+    parser.add_argument(
+        "--ageing-limit",
+        type=float,
+        help="relative ageing per day (default: dbt var thermal_ageing_limit, "
+        f"{defaults.ageing_per_day:g})",
+    )
+    parser.add_argument(
+        "--max-load-pu",
+        type=float,
+        help=f"per unit (default: dbt var thermal_max_load_pu, {defaults.load_pu:g})",
+    )
+    parser.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    parser.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    parser.add_argument(
+        "--no-write", action="store_true", help="print only, do not write the tables"
+    )
+    parser.set_defaults(handler=_cmd_thermal)
+
+
+def _thermal_limits(args: argparse.Namespace) -> object:
+    from evcap.thermal_fit import ThermalLimits
+
+    given = {
+        "hot_spot_c": args.hot_spot_limit,
+        "top_oil_c": args.top_oil_limit,
+        "ageing_per_day": args.ageing_limit,
+        "load_pu": args.max_load_pu,
+    }
+    return ThermalLimits.from_project({k: v for k, v in given.items() if v is not None})
+
+
+def _cmd_thermal(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from evcap.thermal_fit import (
+        ThermalLimits,
+        load_inputs,
+        thermal_fit,
+        thermal_months,
+        write_thermal_fit,
+        write_thermal_months,
+    )
+
+    limits = _thermal_limits(args)
+    assert isinstance(limits, ThermalLimits)
+    ids = _transformer_ids(args.transformer)
+    with db.connection(args.dsn) as conn:
+        inputs = load_inputs(
+            conn, schema=args.schema, grid_id=args.grid_id, transformers=ids
+        )
+        result = thermal_fit(
+            conn,
+            windows=args.window or None,
+            chargers=args.charger or None,
+            coincidence=args.coincidence,
+            limits=limits,
+            schema=args.schema,
+            grid_id=args.grid_id,
+            transformers=ids,
+            inputs=inputs,
+        )
+        if not args.no_write:
+            written = write_thermal_fit(conn, result, schema=args.schema)
+            months = write_thermal_months(conn, thermal_months(inputs), args.schema)
+            print(
+                f"wrote {written} rows to {args.schema}.transformer_thermal_fit and "
+                f"{months} to {args.schema}.transformer_thermal_month",
+                file=sys.stderr,
+            )
+    if args.format == "csv":
+        text = result.to_csv(index=False)
+    elif args.format == "json":
+        text = result.to_json(orient="records", indent=2) + "\n"
+    else:
+        shown = result[
+            [
+                "grid_id",
+                "transformer_id",
+                "window_name",
+                "charger_type",
+                "max_chargers",
+                "thermal_max_chargers",
+                "binding_criterion",
+                "binding_month",
+                "binding_hour_local",
+                "peak_hot_spot_c",
+            ]
+        ].copy()
+        shown["peak_hot_spot_c"] = shown["peak_hot_spot_c"].astype(float).round(1)
+        text = (
+            shown.astype(object).where(shown.notna(), "").to_string(index=False) + "\n"
+        )
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(text)
     else:
         sys.stdout.write(text)
@@ -727,6 +936,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo_data_parser(sub)
     _add_build_parser(sub)
     _add_fit_parser(sub)
+    _add_thermal_parser(sub)  # issue #13
     _add_dbt_parser(sub)
     _add_env_parser(sub)
     _add_demo_parser(sub)

@@ -229,7 +229,7 @@ def _cyclic(value: NDArray[np.int64], start: int, end: int) -> NDArray[np.bool_]
 
 
 def window_masks(
-    window: Mapping[str, Any],
+    window: Mapping[Any, Any],
 ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
     """Months (12, index 0 = January) and hours (24) a charging window covers.
 
@@ -459,12 +459,12 @@ def _ambient_array(keys: pd.DataFrame, ambient: pd.DataFrame) -> NDArray[np.floa
         by_grid[str(grid)] = cube
     out = np.empty((len(keys), MONTHS, HOURS))
     for i, grid in enumerate(keys["grid_id"]):
-        cube = by_grid.get(str(grid), by_grid.get("default"))
-        if cube is None:
+        found = by_grid.get(str(grid), by_grid.get("default"))
+        if found is None:
             raise ConfigError(
                 f"no ambient temperatures for grid {grid!r} and no 'default' rows"
             )
-        out[i] = cube
+        out[i] = found
     return out
 
 
@@ -567,7 +567,7 @@ def _groups(inputs: ThermalInputs, window_names: Sequence[str]) -> _Groups:
         zip(inputs.keys["grid_id"], inputs.keys["transformer_id"], strict=True)
     ):
         for w in window_names:
-            months, hours = window_masks(windows.loc[w])
+            months, hours = window_masks(windows.loc[w].to_dict())
             status: str | None = None
             use = np.flatnonzero(months & inputs.has_month[t])
             if not np.isfinite(capacity[t]):
@@ -714,7 +714,9 @@ def thermal_headroom(
     out["thermal_max_kw"] = np.where(active, lo, np.nan)
     out["thermal_bracket_kw"] = np.where(active, np.where(searching, hi, lo), np.nan)
     out["status"] = status
-    out["baseline_within_limits"] = np.where(active, base_ok, None)
+    out["baseline_within_limits"] = [
+        bool(ok_) if act else None for ok_, act in zip(base_ok, active, strict=True)
+    ]
     out["baseline_peak_hot_spot_c"] = np.where(active, peak_base, np.nan)
     out["baseline_criterion"] = [
         c if not ok_ else None for c, ok_ in zip(crit, base_ok, strict=True)
@@ -982,7 +984,7 @@ def design_day_curves(
     if not inputs.has_month[i, month - 1]:
         raise ConfigError(f"{grid_id}/{transformer_id} has no data in month {month}")
     row = inputs.windows.set_index("window_name").loc[window]
-    _months, hours = window_masks(row)
+    _months, hours = window_masks(row.to_dict())
     count = len(added_kw)
     ev = _evaluate(
         inputs,
@@ -1118,9 +1120,9 @@ def thermal_fit(
             raise ConfigError(f"unknown charger type(s) {', '.join(missing)}")
         types = types.set_index("charger_type").loc[names].reset_index()
     if coincidence is None:
-        column = nameplate.get("coincidence_factor")
+        stored = nameplate.get("coincidence_factor")
         coincidence = (
-            float(column.iloc[0]) if column is not None and len(column) else 1.0
+            float(stored.iloc[0]) if stored is not None and len(stored) else 1.0
         )
     headroom = thermal_headroom(inputs, wanted, limits)
     counts = thermal_counts(inputs, headroom, types, coincidence, limits)
@@ -1223,7 +1225,10 @@ def add_thermal_columns(
     group = ["grid_id", "transformer_id", "window_name", "mode"]
     total = out.groupby(group)["power_kw"].transform("sum")
     limit = out["thermal_max_kw"]
-    out["thermal_ok"] = np.where(limit.notna(), total <= limit + 1e-9, None)
+    out["thermal_ok"] = [
+        None if pd.isna(lim) else bool(tot <= lim + 1e-9)
+        for tot, lim in zip(total, limit, strict=True)
+    ]
     out["thermal_max_chargers"] = out["thermal_max_chargers"].astype("Int64")
     out.attrs.update(fit_frame.attrs)
     return out
