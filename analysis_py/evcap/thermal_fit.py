@@ -228,6 +228,15 @@ def _cyclic(value: NDArray[np.int64], start: int, end: int) -> NDArray[np.bool_]
     return np.asarray((value >= start) | (value <= end))
 
 
+def _range(
+    window: Mapping[Any, Any], name: str, cycle: NDArray[np.int64]
+) -> NDArray[np.bool_]:
+    start, end = window.get(f"{name}_start"), window.get(f"{name}_end")
+    if start is None or end is None or pd.isna(start) or pd.isna(end):
+        return np.ones(cycle.shape, dtype=bool)
+    return _cyclic(cycle, int(start), int(end))
+
+
 def window_masks(
     window: Mapping[Any, Any],
 ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
@@ -236,14 +245,11 @@ def window_masks(
     Reads ``month_start``, ``month_end``, ``hour_start``, ``hour_end`` of a
     ``charging_windows`` row with the rule of the dbt macro
     ``evcap_in_cyclic_range`` (inclusive, start > end wraps). Weekdays are not
-    used: a design day stands for every day of its month.
+    used: a design day stands for every day of its month. A range left empty
+    (null) covers the whole cycle (the seed's tests forbid it).
     """
-    months = _cyclic(
-        np.arange(1, MONTHS + 1), int(window["month_start"]), int(window["month_end"])
-    )
-    hours = _cyclic(
-        np.arange(HOURS), int(window["hour_start"]), int(window["hour_end"])
-    )
+    months = _range(window, "month", np.arange(1, MONTHS + 1))
+    hours = _range(window, "hour", np.arange(HOURS))
     return months, hours
 
 
@@ -1083,7 +1089,8 @@ def thermal_fit(
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`THERMAL_FIT_COLUMNS`; ``max_chargers`` is the
+        Columns :data:`THERMAL_FIT_COLUMNS`, one row per row of the nameplate
+        fit asked for; ``max_chargers`` is the
         nameplate count of ``transformer_charger_fit``. Types the nameplate
         fit blocks for voltage or phases get 0 with that reason.
 
@@ -1130,7 +1137,7 @@ def thermal_fit(
     plate = nameplate[[*key, "max_chargers", "reason"]].astype(
         {"grid_id": str, "transformer_id": str}
     )
-    out = counts.merge(plate, on=key, how="left")
+    out = counts.merge(plate, on=key, how="inner")  # rows of the nameplate fit
     blocked = out["reason"].isin(COMPAT_REASONS).to_numpy()
     out.loc[blocked, "thermal_max_chargers"] = 0
     out.loc[blocked, "binding_criterion"] = out.loc[blocked, "reason"]
