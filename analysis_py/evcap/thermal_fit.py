@@ -1398,3 +1398,70 @@ def write_thermal_months(
         THERMAL_MONTH_COLUMNS,
         ("grid_id", "transformer_id"),
     )
+
+
+def binding_day_curves(
+    inputs: ThermalInputs, row: Mapping[Any, Any], month: int | None = None
+) -> pd.DataFrame:
+    """Design day of a thermal-fit row: no chargers, N and N + 1 chargers.
+
+    Parameters
+    ----------
+    inputs : ThermalInputs
+        Inputs holding the row's transformer.
+    row : mapping
+        A row of :func:`thermal_fit` (``grid_id``, ``transformer_id``,
+        ``window_name``, ``charger_power_kw``, ``coincidence_factor``,
+        ``thermal_max_chargers``, ``binding_month``).
+    month : int, optional
+        Local month (default the binding month, else the month of the
+        highest hot spot without chargers among the window's months).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`design_day_curves` with cases ``no chargers``, ``N chargers``
+        and ``N+1 chargers``; ``attrs`` holds the month and N.
+
+    Raises
+    ------
+    ConfigError
+        When the transformer has no design day in the window.
+    """
+    grid, transformer = str(row["grid_id"]), str(row["transformer_id"])
+    window = str(row["window_name"])
+    i = inputs.index_of(grid, transformer)
+    if (
+        month is None
+        and row.get("binding_month") is not None
+        and not pd.isna(row.get("binding_month"))
+    ):
+        month = int(row["binding_month"])
+    months_mask, _hours = window_masks(
+        inputs.windows.set_index("window_name").loc[window].to_dict()
+    )
+    candidates = np.flatnonzero(months_mask & inputs.has_month[i])
+    if month is None:
+        if candidates.size == 0 or not np.isfinite(inputs.keys["capacity_kw"].iloc[i]):
+            raise ConfigError(f"{grid}/{transformer} has no design day in {window}")
+        days = _evaluate(
+            inputs,
+            np.full(candidates.size, i, dtype=np.int64),
+            candidates.astype(np.int64),
+            np.zeros(candidates.size),
+            np.zeros((candidates.size, HOURS), dtype=bool),
+        )
+        month = int(candidates[int(np.argmax(days.result.peak_hot_spot_c))]) + 1
+    n = int(row["thermal_max_chargers"])
+    draw = float(row["charger_power_kw"]) * float(row.get("coincidence_factor") or 1.0)
+    curves = design_day_curves(
+        inputs,
+        grid,
+        transformer,
+        month,
+        window,
+        [0.0, n * draw, (n + 1) * draw],
+        ["no chargers", f"{n} chargers (fit)", f"{n + 1} chargers"],
+    )
+    curves.attrs.update({"month": month, "chargers": n})
+    return curves
