@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -541,3 +542,46 @@ def test_fit_gets_thermal_columns(marts_conn: psycopg.Connection) -> None:
         out.loc[known, "thermal_ok"]
         == (total[known] <= out.loc[known, "thermal_max_kw"] + 1e-9)
     ).all()
+
+
+def test_limits_come_from_the_dbt_vars() -> None:
+    assert ThermalLimits.from_project() == ThermalLimits(120.0, 105.0, 1.0, 1.5)
+    assert ThermalLimits.from_project({"hot_spot_c": 110.0}).hot_spot_c == 110.0
+    with pytest.raises(ConfigError):
+        ThermalLimits(load_pu=0.0)
+
+
+def test_cli_thermal_and_plot(
+    marts_dsn: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from evcap import cli
+
+    out = tmp_path / "thermal.csv"
+    code = cli.main(
+        [
+            "thermal",
+            "--dsn",
+            marts_dsn,
+            "--window",
+            "nightly",
+            "--format",
+            "csv",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    frame = pd.read_csv(out)
+    assert {"max_chargers", "thermal_max_chargers", "binding_criterion"} <= set(
+        frame.columns
+    )
+    with psycopg.connect(marts_dsn) as conn:
+        stored = read_mart(conn, "transformer_thermal_fit")
+        months = read_mart(conn, "transformer_thermal_month")
+    assert len(stored) == len(frame)
+    assert months["local_month"].between(1, 12).all()
+    png = tmp_path / "thermal.png"
+    assert cli.main(["plot", "thermal", "--dsn", marts_dsn, "--out", str(png)]) == 0
+    assert png.stat().st_size > 1000
+    assert cli.main(["thermal", "--dsn", marts_dsn, "--window", "lunchtime"]) == 2
+    assert "unknown charging window" in capsys.readouterr().err
