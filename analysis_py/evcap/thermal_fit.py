@@ -631,17 +631,20 @@ def _binding(
     month: list[int | None] = [None] * n_groups
     hour: list[int | None] = [None] * n_groups
     value: list[float | None] = [None] * n_groups
-    best = np.full(n_groups, -np.inf)
-    flat = ratios.argmax(axis=1)
-    for row in range(ratios.shape[0]):
-        g = int(group[row])
-        c = int(flat[row])
-        if ratios[row, c] > best[g]:
-            best[g] = ratios[row, c]
-            crit[g] = CRITERIA[c]
-            month[g] = int(months[row]) + 1
-            hour[g] = int(hours[row, c])
-            value[g] = float(values[row, c])
+    if ratios.shape[0] == 0:
+        return crit, month, hour, value
+    which = ratios.argmax(axis=1)
+    rows = np.arange(ratios.shape[0])
+    best = ratios[rows, which]
+    # Per group, the row furthest over (first row among equals).
+    order = np.lexsort((-best, group))
+    first = order[np.r_[True, group[order][1:] != group[order][:-1]]]
+    for r in first.tolist():
+        g, c = int(group[r]), int(which[r])
+        crit[g] = CRITERIA[c]
+        month[g] = int(months[r]) + 1
+        hour[g] = int(hours[r, c])
+        value[g] = float(values[r, c])
     return crit, month, hour, value
 
 
@@ -808,38 +811,43 @@ def thermal_counts(
     t, m, hours = groups.row_t[rows], groups.row_month[rows], groups.row_hours[rows]
     n_p = n_g * n_c
 
-    # N + 1 must break a limit; when the bisection left it inside, step up.
-    check = ok_pairs & ~at_limit
-    for _ in range(64):
-        sel = np.flatnonzero(check[row_pair])
-        if sel.size == 0:
-            break
-        ev = _evaluate(
-            inputs,
-            t[sel],
-            m[sel],
-            ((count + 1) * draw[pair_c])[row_pair[sel]],
-            hours[sel],
-        )
-        fits = _group_all(_within(ev, limits), row_pair[sel], n_p) & check
-        count[fits] += 1
-        check = fits
-    # N must fit; step down when it does not (float noise at the boundary).
-    check = ok_pairs.copy()
-    for _ in range(64):
-        sel = np.flatnonzero(check[row_pair])
-        if sel.size == 0:
-            break
-        ev = _evaluate(
-            inputs, t[sel], m[sel], (count * draw[pair_c])[row_pair[sel]], hours[sel]
-        )
-        fails = (
-            ~_group_all(_within(ev, limits), row_pair[sel], n_p) & check & (count > 0)
-        )
-        count[fails] -= 1
-        check = fails
+    every_pair = np.ones(n_p, dtype=bool)
 
-    at_n = _evaluate(inputs, t, m, (count * draw[pair_c])[row_pair], hours)
+    def run(
+        counts: NDArray[np.int64], pairs: NDArray[np.bool_]
+    ) -> tuple[NDArray[np.int64], _Evaluation]:
+        sel = np.flatnonzero(pairs[row_pair])
+        added = (counts * draw[pair_c])[row_pair[sel]]
+        return sel, _evaluate(inputs, t[sel], m[sel], added, hours[sel])
+
+    def within(sel: NDArray[np.int64], ev: _Evaluation) -> NDArray[np.bool_]:
+        return _group_all(_within(ev, limits), row_pair[sel], n_p)
+
+    # N + 1 must break a limit: step up while it fits (bisection tolerance).
+    _sel, above = run(count + 1, every_pair)
+    fits = within(_sel, above) & ok_pairs & ~at_limit
+    moved = bool(fits.any())
+    for _ in range(64):
+        if not fits.any():
+            break
+        count[fits] += 1
+        sel, ev = run(count + 1, fits)
+        fits &= within(sel, ev)
+    # N must fit: step down while it does not (float noise at the boundary).
+    _sel, at_n = run(count, every_pair)
+    fails = ~within(_sel, at_n) & ok_pairs & (count > 0)
+    if fails.any():
+        moved = True
+        for _ in range(64):
+            if not fails.any():
+                break
+            count[fails] -= 1
+            sel, ev = run(count, fails)
+            fails &= ~within(sel, ev) & (count > 0)
+        _sel, at_n = run(count, every_pair)
+    if moved:
+        _sel, above = run(count + 1, every_pair)
+
     peak_h = np.full(n_p, np.nan)
     peak_o = np.full(n_p, np.nan)
     ageing = np.full(n_p, np.nan)
@@ -852,60 +860,74 @@ def thermal_counts(
             filled = np.full(n_p, -np.inf)
             np.maximum.at(filled, row_pair, values)
             target[:] = np.where(np.isfinite(filled), filled, np.nan)
-    above = _evaluate(inputs, t, m, ((count + 1) * draw[pair_c])[row_pair], hours)
     crit, month, hour, value = _binding(above, limits, row_pair, m, n_p)
 
-    records: list[dict[str, Any]] = []
-    for p in range(n_p):
-        gi, ci = int(pair_g[p]), int(pair_c[p])
-        grp = merged.iloc[gi]
-        status = grp["status"]
-        blocked = isinstance(status, str) and status != "search_limit"
-        base_ok = bool(grp["baseline_within_limits"]) if not blocked else None
-        if blocked:
-            criterion, b_month, b_hour, b_value = status, None, None, None
-        elif not base_ok:
-            criterion = grp["baseline_criterion"]
-            b_month, b_hour, b_value = (
-                grp["baseline_month"],
-                grp["baseline_hour_local"],
-                grp["baseline_value"],
-            )
-        elif at_limit[p]:
-            criterion, b_month, b_hour, b_value = "search_limit", None, None, None
-        else:
-            criterion, b_month, b_hour, b_value = crit[p], month[p], hour[p], value[p]
-        records.append(
-            {
-                "grid_id": grp["grid_id"],
-                "transformer_id": grp["transformer_id"],
-                "window_name": grp["window_name"],
-                "charger_type": types["charger_type"].iloc[ci],
-                "charger_power_kw": float(types["power_kw"].iloc[ci]),
-                "coincidence_factor": float(coincidence),
-                "thermal_max_chargers": int(count[p]) if not blocked else 0,
-                "thermal_max_kw": None if blocked else float(grp["thermal_max_kw"]),
-                "binding_criterion": criterion,
-                "binding_month": b_month,
-                "binding_hour_local": b_hour,
-                "binding_value": b_value,
-                "peak_hot_spot_c": None if blocked else peak_h[p],
-                "peak_top_oil_c": None if blocked else peak_o[p],
-                "ageing_per_day": None if blocked else ageing[p],
-                "baseline_peak_hot_spot_c": None
-                if blocked
-                else float(grp["baseline_peak_hot_spot_c"]),
-                "baseline_within_limits": base_ok,
-                "hot_spot_limit_c": limits.hot_spot_c,
-                "top_oil_limit_c": limits.top_oil_c,
-                "ageing_limit": limits.ageing_per_day,
-                "load_limit_pu": limits.load_pu,
-            }
-        )
-    columns = [c for c in THERMAL_FIT_COLUMNS if c != "max_chargers"]
-    frame = pd.DataFrame.from_records(records, columns=columns)
+    status = merged["status"].to_numpy(object)[pair_g]
+    blocked = np.array(
+        [isinstance(x, str) and x != "search_limit" for x in status], dtype=bool
+    )
+    base_ok = merged["baseline_within_limits"].to_numpy(object)[pair_g]
+    base_bad = ~blocked & np.array([x is not True for x in base_ok], dtype=bool)
+    limit_hit = ~blocked & ~base_bad & at_limit
+    criterion = np.asarray(crit, dtype=object)
+    b_month = np.asarray(month, dtype=object)
+    b_hour = np.asarray(hour, dtype=object)
+    b_value = np.asarray(value, dtype=object)
+    for target, column in (
+        (criterion, "baseline_criterion"),
+        (b_month, "baseline_month"),
+        (b_hour, "baseline_hour_local"),
+        (b_value, "baseline_value"),
+    ):
+        target[base_bad] = merged[column].to_numpy(object)[pair_g][base_bad]
+    criterion[limit_hit] = "search_limit"
+    criterion[blocked] = status[blocked]
+    for target in (b_month, b_hour, b_value):
+        target[blocked | limit_hit] = None
+
+    def unless_blocked(values: NDArray[Any]) -> NDArray[Any]:
+        out = values.astype(object)
+        out[blocked] = None
+        return out
+
+    frame = pd.DataFrame(
+        {
+            "grid_id": merged["grid_id"].to_numpy(object)[pair_g],
+            "transformer_id": merged["transformer_id"].to_numpy(object)[pair_g],
+            "window_name": merged["window_name"].to_numpy(object)[pair_g],
+            "charger_type": types["charger_type"].to_numpy(object)[pair_c],
+            "charger_power_kw": types["power_kw"].to_numpy(float)[pair_c],
+            "coincidence_factor": float(coincidence),
+            "thermal_max_chargers": np.where(blocked, 0, count).astype(np.int64),
+            "thermal_max_kw": unless_blocked(best_kw[pair_g]),
+            "binding_criterion": criterion,
+            "binding_month": b_month,
+            "binding_hour_local": b_hour,
+            "binding_value": b_value,
+            "peak_hot_spot_c": unless_blocked(peak_h),
+            "peak_top_oil_c": unless_blocked(peak_o),
+            "ageing_per_day": unless_blocked(ageing),
+            "baseline_peak_hot_spot_c": unless_blocked(
+                merged["baseline_peak_hot_spot_c"].to_numpy(float)[pair_g]
+            ),
+            "baseline_within_limits": unless_blocked(base_ok),
+            "hot_spot_limit_c": limits.hot_spot_c,
+            "top_oil_limit_c": limits.top_oil_c,
+            "ageing_limit": limits.ageing_per_day,
+            "load_limit_pu": limits.load_pu,
+        }
+    )
     for column in ("binding_month", "binding_hour_local"):
-        frame[column] = frame[column].astype("Int64")
+        frame[column] = pd.array(frame[column].tolist(), dtype="Int64")
+    for column in (
+        "thermal_max_kw",
+        "binding_value",
+        "peak_hot_spot_c",
+        "peak_top_oil_c",
+        "ageing_per_day",
+        "baseline_peak_hot_spot_c",
+    ):
+        frame[column] = pd.to_numeric(frame[column]).astype(float)
     return frame
 
 
