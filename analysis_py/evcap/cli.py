@@ -18,6 +18,8 @@ from evcap import __version__, db
 from evcap.errors import EvcapError
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from evcap.demo_data import GridSpec
 
 
@@ -673,6 +675,19 @@ def _add_thermal_parser(
     parser.add_argument(
         "--no-write", action="store_true", help="print only, do not write the tables"
     )
+    parser.add_argument(
+        "--weather-data-source",
+        metavar="UUID",
+        help="EDM data source of air temperature for the ambient (default: dbt "
+        "var thermal_weather_data_source; none = seed ambient_temperature_normals)",
+    )
+    parser.add_argument(
+        "--weather-metric",
+        help="its metric key (default: dbt var thermal_weather_metric, temperature)",
+    )
+    parser.add_argument(
+        "--edm-schema", default="edm", help="schema of the EDM (default: edm)"
+    )
     parser.set_defaults(handler=_cmd_thermal)
 
 
@@ -686,6 +701,34 @@ def _thermal_limits(args: argparse.Namespace) -> object:
         "load_pu": args.max_load_pu,
     }
     return ThermalLimits.from_project({k: v for k, v in given.items() if v is not None})
+
+
+def _weather_ambient(conn: object, args: argparse.Namespace) -> pd.DataFrame | None:
+    """Ambient rows from an EDM weather data source, or None (use the seed)."""
+    import psycopg
+
+    from evcap.thermal_fit import (
+        _read_seed,
+        ambient_from_edm,
+        project_var,
+        with_ambient,
+    )
+
+    assert isinstance(conn, psycopg.Connection)
+    source = args.weather_data_source or project_var("thermal_weather_data_source")
+    if not source:
+        return None
+    metric = args.weather_metric or project_var("thermal_weather_metric", "temperature")
+    seed = _read_seed(conn, "ambient_temperature_normals", args.schema)
+    ambient = ambient_from_edm(
+        conn, str(source), metric=str(metric), edm_schema=args.edm_schema, fallback=seed
+    )
+    print(
+        f"ambient from EDM data source {source} ({metric}); "
+        f"{ambient.attrs['filled']} of 288 month x hour cells from the seed",
+        file=sys.stderr,
+    )
+    return with_ambient(seed, ambient)
 
 
 def _cmd_thermal(args: argparse.Namespace) -> int:
@@ -705,7 +748,11 @@ def _cmd_thermal(args: argparse.Namespace) -> int:
     ids = _transformer_ids(args.transformer)
     with db.connection(args.dsn) as conn:
         inputs = load_inputs(
-            conn, schema=args.schema, grid_id=args.grid_id, transformers=ids
+            conn,
+            schema=args.schema,
+            grid_id=args.grid_id,
+            transformers=ids,
+            ambient=_weather_ambient(conn, args),
         )
         result = thermal_fit(
             conn,

@@ -585,3 +585,144 @@ def test_cli_thermal_and_plot(
     assert png.stat().st_size > 1000
     assert cli.main(["thermal", "--dsn", marts_dsn, "--window", "lunchtime"]) == 2
     assert "unknown charging window" in capsys.readouterr().err
+
+
+# --- ambient from an EDM weather data source ------------------------------------
+
+WEATHER_ID = "00000000-0000-0000-0000-00000000a1b1"
+
+
+def _weather_readings(
+    conn: psycopg.Connection, start: str, hours: int, offset_c: float = 0.0
+) -> pd.DataFrame:
+    """Hourly temperatures into the stand-in, with a late correction and garbage."""
+    from evcap.edm_standin import install_standin
+
+    install_standin(conn, "edm")
+    ts = pd.date_range(start, periods=hours, freq="h", tz="UTC")
+    rng = np.random.default_rng(3)
+    local = ts.tz_convert("America/Vancouver")
+    values = (
+        10
+        + offset_c
+        - 8 * np.cos(2 * np.pi * (local.month.to_numpy() - 1) / 12)
+        + 4 * np.cos(2 * np.pi * (local.hour.to_numpy() - 15) / 24)
+        + rng.normal(0, 1.5, hours)
+    )
+    frame = pd.DataFrame({"ts": ts, "value": values})
+    received = pd.Timestamp("2030-01-01", tz="UTC")
+    rows = [
+        (WEATHER_ID, "temperature", t, float(v), 3600, received)
+        for t, v in zip(ts, values, strict=True)
+    ]
+    # A first delivery of the first 48 hours, 5 K off, replaced by the rows above.
+    rows += [
+        (
+            WEATHER_ID,
+            "temperature",
+            t,
+            float(v) + 5.0,
+            3600,
+            received - pd.Timedelta(days=1),
+        )
+        for t, v in zip(ts[:48], values[:48], strict=True)
+    ]
+    # A sensor fault (999 degC), a missing value and another metric: ignored.
+    rows.append(
+        (
+            WEATHER_ID,
+            "temperature",
+            ts[-1] + pd.Timedelta(hours=1),
+            999.0,
+            3600,
+            received,
+        )
+    )
+    rows.append(
+        (
+            WEATHER_ID,
+            "temperature",
+            ts[-1] + pd.Timedelta(hours=2),
+            None,
+            3600,
+            received,
+        )
+    )
+    rows.append((WEATHER_ID, "humidity", ts[0], 80.0, 3600, received))
+    with conn.cursor() as cur:
+        cur.executemany(
+            "insert into edm.ts_data_source_reading values (%s, %s, %s, %s, %s, %s)",
+            rows,
+        )
+    conn.commit()
+    return frame
+
+
+def test_ambient_from_an_edm_weather_source(pg_conn: psycopg.Connection) -> None:
+    from evcap.thermal_fit import ambient_from_edm
+
+    frame = _weather_readings(pg_conn, "2023-01-01", 365 * 24)
+    got = ambient_from_edm(pg_conn, WEATHER_ID, local_timezone="America/Vancouver")
+    local = frame["ts"].dt.tz_convert("America/Vancouver")
+    expected = frame.groupby([local.dt.month, local.dt.hour])["value"].agg(
+        ["mean", "count"]
+    )
+    assert len(got) == 288
+    assert got.attrs["filled"] == 0
+    assert np.allclose(
+        got["ambient_c"].to_numpy(), expected["mean"].to_numpy(), atol=1e-9
+    )
+    assert got["readings"].tolist() == expected["count"].tolist()
+
+
+def test_ambient_gaps_come_from_the_seed(pg_conn: psycopg.Connection) -> None:
+    from evcap.thermal_fit import _read_seed, ambient_from_edm, with_ambient
+
+    _weather_readings(pg_conn, "2023-01-05", 20 * 24)  # January only
+    with pytest.raises(ConfigError, match="no fallback"):
+        ambient_from_edm(pg_conn, WEATHER_ID)
+    seed = _read_seed(None, "ambient_temperature_normals", "evcap")
+    got = ambient_from_edm(pg_conn, WEATHER_ID, fallback=seed)
+    assert got.attrs["filled"] == 288 - 24
+    july = got[got["local_month"] == 7].set_index("local_hour")["ambient_c"]
+    seed_july = seed[seed["local_month"] == 7].set_index("local_hour")["ambient_c"]
+    assert np.allclose(july.to_numpy(), seed_july.to_numpy())
+    merged = with_ambient(seed, got)
+    assert len(merged) == 288
+    with pytest.raises(ConfigError, match="no 'temperature' readings"):
+        ambient_from_edm(pg_conn, "00000000-0000-0000-0000-000000000000")
+
+
+def test_cli_thermal_with_a_weather_source(
+    pg_dsn: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hand_made_marts import create_marts
+
+    from evcap import cli
+
+    with psycopg.connect(pg_dsn) as conn:
+        create_marts(conn)
+        conn.commit()
+        _weather_readings(conn, "2023-01-01", 365 * 24, offset_c=25.0)
+    out = tmp_path / "t.csv"
+    args = [
+        "thermal",
+        "--dsn",
+        pg_dsn,
+        "--window",
+        "nightly",
+        "--no-write",
+        "--format",
+        "csv",
+    ]
+    assert (
+        cli.main([*args, "--out", str(out), "--weather-data-source", WEATHER_ID]) == 0
+    )
+    assert "0 of 288 month x hour cells from the seed" in capsys.readouterr().err
+    hot = pd.read_csv(out)
+    assert cli.main([*args, "--out", str(tmp_path / "seed.csv")]) == 0
+    normal = pd.read_csv(tmp_path / "seed.csv")
+    # A station 25 K hotter than the normals fits fewer chargers, never more.
+    assert len(hot) == len(normal)
+    assert (hot["thermal_max_chargers"] <= normal["thermal_max_chargers"]).all()
+    assert hot["thermal_max_chargers"].sum() < normal["thermal_max_chargers"].sum()
