@@ -391,11 +391,13 @@ def _demo_thermal(conn: object, window: str, schema: str) -> None:
     result = thermal_fit(conn, schema=schema, inputs=inputs)
     write_thermal_fit(conn, result, schema=schema)
     write_thermal_months(conn, thermal_months(inputs), schema=schema)
+    types = result.sort_values("charger_power_kw")["charger_type"].tolist()
+    ctype = "L2_7.2kW" if "L2_7.2kW" in types else (types[0] if types else "")
     shown = result[
-        (result["window_name"] == window) & (result["charger_type"] == "L2_7.2kW")
+        (result["window_name"] == window) & (result["charger_type"] == ctype)
     ]
     print(
-        f"      thermal limits (IEC 60076-7), {window}, L2_7.2kW: nameplate "
+        f"      thermal limits (IEC 60076-7), {window}, {ctype}: nameplate "
         f"{int(shown['max_chargers'].sum())} vs thermal "
         f"{int(shown['thermal_max_chargers'].sum())} chargers "
         f"(table {schema}.transformer_thermal_fit)"

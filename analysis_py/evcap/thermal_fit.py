@@ -1202,7 +1202,8 @@ def add_thermal_columns(
     fit's coincidence factor), ``thermal_max_kw`` (kW the thermal limits
     allow in the window), ``binding_criterion`` and ``thermal_ok`` (the
     whole mix of the row's transformer x window x mode draws at most
-    ``thermal_max_kw``; null when unknown).
+    ``thermal_max_kw``; in ``single`` mode the row alone; null when
+    unknown).
 
     Parameters
     ----------
@@ -1258,6 +1259,9 @@ def add_thermal_columns(
     out.loc[compat, "binding_criterion"] = out.loc[compat, "reason"]
     group = ["grid_id", "transformer_id", "window_name", "mode"]
     total = out.groupby(group)["power_kw"].transform("sum")
+    # Single mode: each row is an alternative (that type alone), not a mix.
+    if "mode" in out.columns:
+        total = total.where(out["mode"] != "single", out["power_kw"])
     limit = out["thermal_max_kw"]
     out["thermal_ok"] = [
         None if pd.isna(lim) else bool(tot <= lim + 1e-9)

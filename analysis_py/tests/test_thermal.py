@@ -726,3 +726,13 @@ def test_cli_thermal_with_a_weather_source(
     assert len(hot) == len(normal)
     assert (hot["thermal_max_chargers"] <= normal["thermal_max_chargers"]).all()
     assert hot["thermal_max_chargers"].sum() < normal["thermal_max_chargers"].sum()
+
+
+def test_single_mode_checks_each_row_alone(marts_conn: psycopg.Connection) -> None:
+    from evcap import fit
+
+    single = fit(marts_conn, window="nightly", mode="single")
+    out = add_thermal_columns(marts_conn, single)
+    known = out["thermal_max_kw"].notna()
+    expected = out.loc[known, "power_kw"] <= out.loc[known, "thermal_max_kw"] + 1e-9
+    assert (out.loc[known, "thermal_ok"] == expected).all()
