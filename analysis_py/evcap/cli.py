@@ -843,7 +843,8 @@ def _add_plot_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "hourly (box plots), heatmap (local month x hour), fit (chargers that "
         "fit per window and type), mix (charger-mix scenarios), with-chargers "
         "(peak load with the chargers added), overview (ranked by firm "
-        "headroom), map (transformers coloured by chargers that fit).",
+        "headroom), map (transformers coloured by chargers that fit), thermal "
+        "(nameplate vs IEC 60076-7 thermal counts and one design day).",
     )
     from evcap.plots import PLOT_KINDS
 
