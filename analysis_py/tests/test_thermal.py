@@ -736,3 +736,48 @@ def test_single_mode_checks_each_row_alone(marts_conn: psycopg.Connection) -> No
     known = out["thermal_max_kw"].notna()
     expected = out.loc[known, "power_kw"] <= out.loc[known, "thermal_max_kw"] + 1e-9
     assert (out.loc[known, "thermal_ok"] == expected).all()
+
+
+@pytest.mark.parametrize(
+    ("row", "months", "hours"),
+    [
+        (
+            {"month_start": 11, "month_end": 2, "hour_start": 17, "hour_end": 20},
+            [1, 2, 11, 12],
+            [17, 18, 19, 20],
+        ),
+        (
+            {"month_start": 6, "month_end": 9, "hour_start": 22, "hour_end": 4},
+            [6, 7, 8, 9],
+            [22, 23, 0, 1, 2, 3, 4],
+        ),
+        (
+            {"month_start": 1, "month_end": 12, "hour_start": 0, "hour_end": 23},
+            list(range(1, 13)),
+            list(range(24)),
+        ),
+        (
+            {"month_start": 5, "month_end": 5, "hour_start": 12, "hour_end": 12},
+            [5],
+            [12],
+        ),
+    ],
+)
+def test_window_masks_wrap_like_the_sql_macro(
+    row: dict[str, int], months: list[int], hours: list[int]
+) -> None:
+    month_mask, hour_mask = window_masks(row)
+    assert sorted(np.flatnonzero(month_mask) + 1) == sorted(months)
+    assert sorted(np.flatnonzero(hour_mask)) == sorted(hours)
+
+
+def test_a_coarser_step_samples_the_same_day() -> None:
+    load = np.stack([_evening_profile(1.3), _evening_profile(0.8)])
+    params = parameters_from_mapping({"k21": 2.0}, 2)
+    fine = design_day(load, _ambient(), params)
+    coarse = design_day(load, _ambient(), params, step_minutes=5)
+    # The exact update is step-independent at the hour boundaries; only the
+    # sampling of the overshoot between them differs.
+    assert np.allclose(coarse.peak_top_oil_c, fine.peak_top_oil_c, atol=1e-9)
+    assert np.allclose(coarse.peak_hot_spot_c, fine.peak_hot_spot_c, atol=0.5)
+    assert np.allclose(coarse.ageing_per_day, fine.ageing_per_day, rtol=0.05)
