@@ -1,7 +1,7 @@
 """Thermal model of oil-immersed transformers (IEC 60076-7), vectorised.
 
-The model is the difference-equation form of IEC 60076-7:2018, Annex (the
-exponential form of clause 8.2.3): a top-oil temperature that follows its
+The model is the difference-equation form of the IEC 60076-7:2018 thermal
+model (in its exponential form): a top-oil temperature that follows its
 ultimate rise with time constant ``k11 * tau_o``, and a hot-spot rise over top
 oil that is the difference of two first-order terms, which together give the
 overshoot of the winding response when ``k21 > 1``::
@@ -14,8 +14,8 @@ overshoot of the winding response when ``k21 > 1``::
 where ``'`` marks the value each state relaxes to, ``K`` the load in per unit
 of the rating and ``theta_a`` the ambient temperature. Each state follows the
 exact solution of its ODE for piecewise-constant inputs,
-``s(t + dt) = s' + (s(t) - s') * exp(-dt / tau)`` (the form of IEC 60076-7
-equation (12) with ``1 - exp(-dt/tau)`` instead of ``dt/tau``; it is
+``s(t + dt) = s' + (s(t) - s') * exp(-dt / tau)`` (the standard's difference
+equations with ``1 - exp(-dt/tau)`` instead of ``dt/tau``; it is
 unconditionally stable, so the time step only sets where the peak is sampled).
 
 A *design day* is 24 hourly loads and 24 hourly ambient temperatures, each
@@ -26,7 +26,7 @@ agree within ``tolerance_k``; temperatures are sampled every
 ``step_minutes`` minutes. Everything is vectorised with numpy over rows
 (transformers x months).
 
-Relative ageing (IEC 60076-7, 6.3): normal Kraft paper
+Relative ageing rate (IEC 60076-7): normal Kraft paper
 ``V = 2 ** ((theta_h - 98) / 6)``; thermally upgraded paper
 ``V = exp(15000 / (110 + 273) - 15000 / (theta_h + 273))``. ``ageing_per_day``
 is the mean of ``V`` over the day's samples (days of normal life used per day).
@@ -239,8 +239,8 @@ def ageing_rate(
     hot_spot_c : array_like
         Hot-spot temperature, degC.
     thermally_upgraded : array_like of bool
-        Thermally upgraded paper (IEC 60076-7 equation (3), reference
-        110 degC) instead of normal Kraft paper (equation (2), 98 degC);
+        Thermally upgraded paper (reference 110 degC) instead of normal
+        Kraft paper (98 degC), as in IEC 60076-7;
         broadcast against ``hot_spot_c``.
 
     Returns

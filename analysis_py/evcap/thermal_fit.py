@@ -16,7 +16,7 @@ The thermal count is the largest ``N`` whose design days in every month of
 the window keep the hot spot <= ``hot_spot_c`` (IEC 60076-7 normal cyclic
 loading: 120 degC), the top oil <= ``top_oil_c`` (105 degC), the relative
 ageing per day <= ``ageing_per_day`` (1) and the load <= ``load_pu`` (1.5 per
-unit, the current limit of IEC 60076-7 Table 5 for distribution
+unit, the current limit of IEC 60076-7 clause 7 for distribution
 transformers). Every temperature and the ageing rise with the added kW ``P``
 (they are positive sums of convex increasing functions of each hour's
 ``K``), so the kW that fit form an interval ``[0, P*]``: ``P*`` is found by
