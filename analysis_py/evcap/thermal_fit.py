@@ -676,7 +676,8 @@ def thermal_headroom(
         ``window_name``, ``thermal_max_kw`` (kW added in every hour of the
         window that still fits, to within :data:`SEARCH_TOLERANCE_PU` of the
         capacity; 0 when the design day breaks a limit without chargers;
-        null when blocked), ``status`` (null, ``missing_rating``,
+        null when blocked), ``thermal_bracket_kw`` (the smallest added kW
+        found to break a limit), ``status`` (null, ``missing_rating``,
         ``no_data_in_window``, ``search_limit``), ``baseline_within_limits``,
         ``baseline_peak_hot_spot_c`` (degC) and the baseline's binding
         criterion, month and hour when it is over a limit.
@@ -703,8 +704,9 @@ def thermal_headroom(
     lo = np.zeros(n)
     hi = np.where(active, SEARCH_LIMIT_PU * np.nan_to_num(capacity, nan=0.0), 0.0)
     searching = active & base_ok
-    top = _evaluate(inputs, t, m, hi[g], hours)
-    top_ok = _group_all(_within(top, limits), g, n)
+    rows = np.flatnonzero(searching[g])
+    top = _evaluate(inputs, t[rows], m[rows], hi[g[rows]], hours[rows])
+    top_ok = _group_all(_within(top, limits), g[rows], n)
     at_limit = searching & top_ok
     lo[at_limit] = hi[at_limit]
     searching &= ~top_ok
@@ -724,7 +726,7 @@ def thermal_headroom(
 
     status = frame["status"].to_numpy(object)
     status[at_limit] = "search_limit"
-    out = frame.drop(columns=["status"])
+    out = frame.drop(columns=["status", "t"])
     out["thermal_max_kw"] = np.where(active, lo, np.nan)
     out["thermal_bracket_kw"] = np.where(active, np.where(searching, hi, lo), np.nan)
     out["status"] = status
