@@ -35,6 +35,7 @@ the nameplate fit's charger compatibility reasons
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -71,6 +72,8 @@ SEARCH_LIMIT_PU = 4.0
 ``search_limit`` when the limits still hold there)."""
 COARSE_STEP_MINUTES = 5
 """Sampling step of the first bisection pass (the final pass uses 1 minute)."""
+EVALUATION_ROWS = 1 << 16
+"""Design days run per block (bounds the memory of large grids)."""
 SEARCH_TOLERANCE_PU = 1e-4
 """Bisection stops when the bracket on the added kW is this share of capacity."""
 
@@ -509,16 +512,34 @@ def _evaluate(
     load_pu = (
         np.maximum(high, -low) / inputs.keys["capacity_kw"].to_numpy(float)[t_idx, None]
     )
-    result = design_day(
-        load_pu,
-        inputs.ambient_c[t_idx, months],
-        inputs.params.take(t_idx),
-        profiles=profiles,
-        step_minutes=step_minutes,
-    )
+    parts = [
+        design_day(
+            load_pu[lo : lo + EVALUATION_ROWS],
+            inputs.ambient_c[
+                t_idx[lo : lo + EVALUATION_ROWS], months[lo : lo + EVALUATION_ROWS]
+            ],
+            inputs.params.take(t_idx[lo : lo + EVALUATION_ROWS]),
+            profiles=profiles,
+            step_minutes=step_minutes,
+        )
+        for lo in range(0, max(len(t_idx), 1), EVALUATION_ROWS)
+    ]
+    result = parts[0] if len(parts) == 1 else _concat(parts)
     return _Evaluation(
         result, load_pu.max(axis=1), load_pu.argmax(axis=1).astype(np.int64)
     )
+
+
+def _concat(parts: Sequence[DesignDayResult]) -> DesignDayResult:
+    """One result of row blocks run one after the other."""
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(DesignDayResult):
+        if f.name == "days":
+            values[f.name] = max(p.days for p in parts)
+            continue
+        arrays = [getattr(p, f.name) for p in parts]
+        values[f.name] = None if arrays[0] is None else np.concatenate(arrays)
+    return DesignDayResult(**values)
 
 
 def _ratios(ev: _Evaluation, limits: ThermalLimits) -> NDArray[np.float64]:
@@ -990,19 +1011,19 @@ def thermal_months(inputs: ThermalInputs) -> pd.DataFrame:
     t, m = np.nonzero(inputs.has_month & np.isfinite(capacity)[:, None])
     if t.size == 0:
         return pd.DataFrame(columns=list(THERMAL_MONTH_COLUMNS))
-    ev = _evaluate(
-        inputs,
-        t,
-        m,
-        np.zeros(t.size),
-        np.zeros((t.size, HOURS), dtype=bool),
-        profiles=True,
-    )
+    t = t.astype(np.int64)
+    m = m.astype(np.int64)
+    none = np.zeros((t.size, HOURS), dtype=bool)
+    ev = _evaluate(inputs, t, m, np.zeros(t.size), none)
     r = ev.result
-    assert r.hot_spot_c is not None
-    from evcap.thermal import ageing_rate
-
-    upgraded = ageing_rate(r.hot_spot_c, True).mean(axis=1)
+    # The same days with thermally upgraded paper (only the ageing differs).
+    tup = dataclasses.replace(
+        inputs,
+        params=dataclasses.replace(
+            inputs.params, thermally_upgraded=np.ones(len(inputs.params), dtype=bool)
+        ),
+    )
+    upgraded = _evaluate(tup, t, m, np.zeros(t.size), none).result.ageing_per_day
     return pd.DataFrame(
         {
             "grid_id": inputs.keys["grid_id"].to_numpy()[t],

@@ -781,3 +781,20 @@ def test_a_coarser_step_samples_the_same_day() -> None:
     assert np.allclose(coarse.peak_top_oil_c, fine.peak_top_oil_c, atol=1e-9)
     assert np.allclose(coarse.peak_hot_spot_c, fine.peak_hot_spot_c, atol=0.5)
     assert np.allclose(coarse.ageing_per_day, fine.ageing_per_day, rtol=0.05)
+
+
+def test_blocks_of_design_days_give_the_same_counts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import evcap.thermal_fit as thermal_fit_module
+
+    inputs = _inputs(_frames())
+    chargers = pd.DataFrame({"charger_type": ["b"], "power_kw": [7.2]})
+    whole = thermal_counts(
+        inputs, thermal_headroom(inputs, ["nightly", "evening"]), chargers
+    )
+    monkeypatch.setattr(thermal_fit_module, "EVALUATION_ROWS", 5)
+    blocks = thermal_counts(
+        inputs, thermal_headroom(inputs, ["nightly", "evening"]), chargers
+    )
+    pd.testing.assert_frame_equal(whole, blocks)
