@@ -72,6 +72,8 @@ SEARCH_LIMIT_PU = 4.0
 ``search_limit`` when the limits still hold there)."""
 COARSE_STEP_MINUTES = 5
 """Sampling step of the first bisection pass (the final pass uses 1 minute)."""
+TRANSFORMERS_PER_BLOCK = 1000
+"""Transformers searched together by :func:`thermal_fit`."""
 EVALUATION_ROWS = 1 << 16
 """Design days run per block (bounds the memory of large grids)."""
 SEARCH_TOLERANCE_PU = 1e-4
@@ -214,6 +216,18 @@ class ThermalInputs:
     ambient_c: NDArray[np.float64]
     params: ThermalParameters
     windows: pd.DataFrame
+
+    def take(self, index: NDArray[np.int64]) -> ThermalInputs:
+        """The inputs of transformers ``index`` (rows of :attr:`keys`)."""
+        return ThermalInputs(
+            self.keys.iloc[index].reset_index(drop=True),
+            self.max_load_kw[index],
+            self.min_load_kw[index],
+            self.has_month[index],
+            self.ambient_c[index],
+            self.params.take(index),
+            self.windows,
+        )
 
     def index_of(self, grid_id: str, transformer_id: str) -> int:
         """Row of a transformer; raises :class:`ConfigError` when unknown."""
@@ -995,6 +1009,27 @@ def thermal_counts(
     return frame
 
 
+def thermal_counts_in_blocks(
+    inputs: ThermalInputs,
+    windows: Sequence[str],
+    chargers: pd.DataFrame,
+    coincidence: float = 1.0,
+    limits: ThermalLimits | None = None,
+    block: int | None = None,
+) -> pd.DataFrame:
+    """:func:`thermal_headroom` then :func:`thermal_counts`, ``block``
+    transformers at a time (default :data:`TRANSFORMERS_PER_BLOCK`), so the
+    memory stays bounded on a utility's 10^4-10^5 transformers."""
+    limits = limits or ThermalLimits.from_project()
+    size = block or TRANSFORMERS_PER_BLOCK
+    frames = []
+    for lo in range(0, max(len(inputs.keys), 1), size):
+        part = inputs.take(np.arange(lo, min(lo + size, len(inputs.keys))))
+        headroom = thermal_headroom(part, windows, limits)
+        frames.append(thermal_counts(part, headroom, chargers, coincidence, limits))
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
 def thermal_months(inputs: ThermalInputs) -> pd.DataFrame:
     """Design day of every transformer and local month without chargers.
 
@@ -1217,8 +1252,7 @@ def thermal_fit(
         coincidence = (
             float(stored.iloc[0]) if stored is not None and len(stored) else 1.0
         )
-    headroom = thermal_headroom(inputs, wanted, limits)
-    counts = thermal_counts(inputs, headroom, types, coincidence, limits)
+    counts = thermal_counts_in_blocks(inputs, wanted, types, coincidence, limits)
     key = ["grid_id", "transformer_id", "window_name", "charger_type"]
     plate = nameplate[[*key, "max_chargers", "reason"]].astype(
         {"grid_id": str, "transformer_id": str}
@@ -1305,8 +1339,7 @@ def add_thermal_columns(
         chargers = out.drop_duplicates("charger_type")[
             ["charger_type", "charger_power_kw"]
         ].rename(columns={"charger_power_kw": "power_kw"})
-    headroom = thermal_headroom(inputs, windows, limits)
-    counts = thermal_counts(inputs, headroom, chargers, coincidence, limits)
+    counts = thermal_counts_in_blocks(inputs, windows, chargers, coincidence, limits)
     key = ["grid_id", "transformer_id", "window_name", "charger_type"]
     out = out.merge(
         counts[[*key, "thermal_max_chargers", "thermal_max_kw", "binding_criterion"]],

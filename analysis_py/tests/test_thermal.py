@@ -798,3 +798,14 @@ def test_blocks_of_design_days_give_the_same_counts(
         inputs, thermal_headroom(inputs, ["nightly", "evening"]), chargers
     )
     pd.testing.assert_frame_equal(whole, blocks)
+
+
+def test_blocks_of_transformers_give_the_same_counts() -> None:
+    from evcap.thermal_fit import thermal_counts_in_blocks
+
+    inputs = _inputs(_frames())
+    chargers = pd.DataFrame({"charger_type": ["a", "b"], "power_kw": [1.9, 7.2]})
+    windows = ["nightly", "evening", "may_noon"]
+    whole = thermal_counts_in_blocks(inputs, windows, chargers, block=100)
+    one_by_one = thermal_counts_in_blocks(inputs, windows, chargers, block=1)
+    pd.testing.assert_frame_equal(whole, one_by_one)
