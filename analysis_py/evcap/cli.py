@@ -600,6 +600,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         shown = result.copy()
         for column in ("power_kw", "budget_kw", "leftover_kw"):
             shown[column] = shown[column].round(3)
+        if "thermal_max_kw" in shown.columns:  # fit --thermal (issue #13)
+            shown["thermal_max_kw"] = shown["thermal_max_kw"].astype(float).round(3)
         shown["reason"] = shown["reason"].fillna("")
         text = shown.to_string(index=False) + "\n"
     if args.out:
