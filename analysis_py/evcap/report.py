@@ -571,6 +571,8 @@ def _thermal_section(
     schema: str,
 ) -> Section:
     """Thermal limits (issue #13): nameplate vs IEC 60076-7 counts, one design day."""
+    from evcap import thermal_plots
+
     section = Section(
         "Thermal limits (IEC 60076-7)",
         "Chargers that fit by hot spot (<= 120 °C), top oil (<= 105 °C), "
@@ -580,7 +582,7 @@ def _thermal_section(
         "Written by `evcap thermal` to transformer_thermal_fit.",
     )
     try:
-        rows, curves, meta = plots.thermal_data(
+        rows, curves, meta = thermal_plots.thermal_data(
             conn, transformers, grid_id=grid_id, window=data.window, schema=schema
         )
     except EvcapError as exc:
@@ -594,8 +596,10 @@ def _thermal_section(
         section.charts.append(
             (
                 "thermal-day",
-                plots.thermal_day_chart(
-                    curves, hot_spot_limit_c=limit, title=plots.thermal_day_title(meta)
+                thermal_plots.thermal_day_chart(
+                    curves,
+                    hot_spot_limit_c=limit,
+                    title=thermal_plots.thermal_day_title(meta),
                 ),
             )
         )
@@ -603,7 +607,7 @@ def _thermal_section(
     section.charts.append(
         (
             "thermal-counts",
-            plots.thermal_counts_chart(
+            thermal_plots.thermal_counts_chart(
                 shown,
                 title=f"Chargers that fit ({meta.get('window')}, "
                 f"{meta.get('charger_type')}): nameplate vs thermal limit",
