@@ -410,6 +410,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         mixes = fit(conn, window=args.window, mode="max-power", schema=args.schema)
         write_mix(conn, mixes, schema=args.schema)
         print(f"[4/5] charger fits ({args.window}, max power): {_fit_summary(mixes)}")
+        from evcap.thermal_cli import demo_summary  # issue #13
+
+        demo_summary(conn, args.window, args.schema)  # issue #13
         out_dir = Path(args.out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         report = write_report(
@@ -530,6 +533,12 @@ def _add_fit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="also upsert the result into <schema>.transformer_charger_mix",
     )
+    # thermal (issue #13): thermal_max_chargers, binding_criterion, ...
+    parser.add_argument(
+        "--thermal",
+        action="store_true",
+        help="add thermal columns (IEC 60076-7 limits; see `evcap thermal`)",
+    )
     parser.set_defaults(handler=_cmd_fit)
 
 
@@ -587,6 +596,10 @@ def _cmd_fit(args: argparse.Namespace) -> int:
                 f"wrote {written} rows to {args.schema}.transformer_charger_mix",
                 file=sys.stderr,
             )
+        if args.thermal:  # issue #13
+            from evcap.thermal_fit import add_thermal_columns
+
+            result = add_thermal_columns(conn, result, schema=args.schema)
     if args.format == "csv":
         text = result.to_csv(index=False)
     elif args.format == "json":
@@ -595,6 +608,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         shown = result.copy()
         for column in ("power_kw", "budget_kw", "leftover_kw"):
             shown[column] = shown[column].round(3)
+        if "thermal_max_kw" in shown.columns:  # fit --thermal (issue #13)
+            shown["thermal_max_kw"] = shown["thermal_max_kw"].astype(float).round(3)
         shown["reason"] = shown["reason"].fillna("")
         text = shown.to_string(index=False) + "\n"
     if args.out:
@@ -641,7 +656,8 @@ def _add_plot_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "hourly (box plots), heatmap (local month x hour), fit (chargers that "
         "fit per window and type), mix (charger-mix scenarios), with-chargers "
         "(peak load with the chargers added), overview (ranked by firm "
-        "headroom), map (transformers coloured by chargers that fit).",
+        "headroom), map (transformers coloured by chargers that fit), thermal "
+        "(nameplate vs IEC 60076-7 thermal counts and one design day).",
     )
     from evcap.plots import PLOT_KINDS
 
@@ -783,6 +799,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo_data_parser(sub)
     _add_build_parser(sub)
     _add_fit_parser(sub)
+    from evcap.thermal_cli import add_thermal_parser  # issue #13
+
+    add_thermal_parser(sub)  # issue #13
     _add_dbt_parser(sub)
     _add_env_parser(sub)
     _add_demo_parser(sub)

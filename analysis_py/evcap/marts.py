@@ -22,6 +22,8 @@ MARTS = (
     "transformer_window_headroom",
     "transformer_charger_fit",
     "transformer_charger_mix",
+    "transformer_thermal_fit",  # written by `evcap thermal` (issue #13)
+    "transformer_thermal_month",  # written by `evcap thermal` (issue #13)
 )
 """Tables :func:`read_mart` knows (the dbt marts and the Python fit table)."""
 

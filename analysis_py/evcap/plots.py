@@ -1680,6 +1680,7 @@ PlotKind = Literal[
     "with-chargers",
     "overview",
     "map",
+    "thermal",  # issue #13
 ]
 PLOT_KINDS: tuple[str, ...] = get_args(PlotKind)
 """The chart kinds of :func:`make_plot` (and of ``evcap plot``)."""
@@ -1775,9 +1776,15 @@ def make_plot(
             f"mix mode {mode!r} cannot be drawn as a mix{hint}; choose one of "
             f"{', '.join(MIX_CHART_MODES)}"
         )
-    if window is not None and kind in ("fit", "overview", "map", "with-chargers"):
+    if window is not None and kind in (
+        "fit",
+        "overview",
+        "map",
+        "with-chargers",
+        "thermal",
+    ):
         _check_name(conn, window, "transformer_window_headroom", "window_name", schema)
-    if charger_type is not None and kind in ("map", "with-chargers"):
+    if charger_type is not None and kind in ("map", "with-chargers", "thermal"):
         _check_name(
             conn, charger_type, "transformer_charger_fit", "charger_type", schema
         )
@@ -1823,6 +1830,17 @@ def make_plot(
             **extra,
         )
         return mix_chart(mixes)
+    if kind == "thermal":  # issue #13
+        from evcap.thermal_plots import thermal_chart
+
+        return thermal_chart(
+            conn,
+            ids,
+            grid_id=grid_id,
+            window=window,
+            charger_type=charger_type,
+            schema=schema,
+        )
     if kind in ("overview", "map", "with-chargers"):
         heads = read_mart(conn, "transformer_window_headroom", schema, ids, grid_id)
         chosen = _pick_window(heads, window)

@@ -563,6 +563,76 @@ def _added_power(
     return pd.DataFrame(rows, columns=["grid_id", "transformer_id", "added_kw", "what"])
 
 
+def _thermal_section(
+    conn: psycopg.Connection,
+    data: ReportData,
+    transformers: Sequence[str] | None,
+    grid_id: str | None,
+    schema: str,
+) -> Section:
+    """Thermal limits (issue #13): nameplate vs IEC 60076-7 counts, one design day."""
+    from evcap import thermal_plots
+
+    section = Section(
+        "Thermal limits (IEC 60076-7)",
+        "Chargers that fit by hot spot (<= 120 °C), top oil (<= 105 °C), "
+        "relative ageing (<= 1 per day) and load (<= 1.5 per unit) on each "
+        "month's design day (every hour's highest load of that month, that "
+        "month's normal ambient cycle), next to the nameplate count. "
+        "Written by `evcap thermal` to transformer_thermal_fit.",
+    )
+    try:
+        rows, curves, meta = thermal_plots.thermal_data(
+            conn, transformers, grid_id=grid_id, window=data.window, schema=schema
+        )
+    except EvcapError as exc:
+        section.html_parts.append(_note(f"Thermal limits not available: {exc}"))
+        return section
+    if rows.empty:
+        section.html_parts.append(_note("No thermal fits for the selection."))
+        return section
+    if not curves.empty:
+        limit = float(meta.get("hot_spot_limit_c", 120.0))
+        section.charts.append(
+            (
+                "thermal-day",
+                thermal_plots.thermal_day_chart(
+                    curves,
+                    hot_spot_limit_c=limit,
+                    title=thermal_plots.thermal_day_title(meta),
+                ),
+            )
+        )
+    shown = rows.head(MAX_RANKED)
+    section.charts.append(
+        (
+            "thermal-counts",
+            thermal_plots.thermal_counts_chart(
+                shown,
+                title=f"Chargers that fit ({meta.get('window')}, "
+                f"{meta.get('charger_type')}): nameplate vs thermal limit",
+            ),
+        )
+    )
+    section.html_parts.append(
+        _table(
+            shown,
+            [
+                ("grid_id", "Grid", ""),
+                ("transformer_id", "Transformer", ""),
+                ("max_chargers", "Nameplate", ""),
+                ("thermal_max_chargers", "Thermal", ""),
+                ("binding_criterion", "Binding limit", ""),
+                ("binding_month", "Month", ".0f"),
+                ("binding_hour_local", "Hour", ".0f"),
+                ("peak_hot_spot_c", "Hot spot at N (°C)", ".1f"),
+                ("baseline_peak_hot_spot_c", "Hot spot, no chargers (°C)", ".1f"),
+            ],
+        )
+    )
+    return section
+
+
 def _quality_section(data: ReportData) -> Section:
     section = Section(
         "Data quality",
@@ -877,6 +947,7 @@ def build_report(
         _fit_section(data),
     ]
     sections += _focus_sections(conn, data, focus, schema, start, end, mix)
+    sections.append(_thermal_section(conn, data, transformers, grid_id, schema))
     sections.append(_quality_section(data))
     grids = sorted({str(g) for g in data.dim["grid_id"]}) if not data.dim.empty else []
     scope = (

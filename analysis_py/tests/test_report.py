@@ -84,7 +84,8 @@ def test_report_is_self_contained_and_escaped(
     assert "Content-Security-Policy" in page
     assert "connect-src 'none'" in page
     assert "vegaEmbed" in page
-    assert page.count('class="evcap-chart"') == 9
+    # 9 charts + the thermal section's design day and counts (issue #13)
+    assert page.count('class="evcap-chart"') == 11
     # a data value with markup is shown as text, never as markup
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
@@ -95,6 +96,7 @@ def test_report_is_self_contained_and_escaped(
         "Headroom in detail",
         "Charger-mix scenarios",
         "Load with the chargers added",
+        "Thermal limits (IEC 60076-7)",
         "Data quality",
     ):
         assert f"<h2>{heading}</h2>" in page
@@ -173,7 +175,7 @@ def test_report_in_a_real_browser(
     out = write_report(marts_conn, tmp_path / "report.html")
     shot = ARTIFACTS / f"report-handmade-{pg_server.name}.png"
     status = open_in_browser(out, screenshot=shot)
-    assert_rendered_cleanly(status, 9)
+    assert_rendered_cleanly(status, 11)  # 9 + thermal design day and counts
     width, height, _ = decode_png(shot.read_bytes())
     assert (width, height) == (1400, 4000)
     colours, _, variance = png_ink(shot.read_bytes())
