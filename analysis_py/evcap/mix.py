@@ -29,27 +29,34 @@ draws ``c * p_i`` kW, with ``p_i`` its power and ``c`` the coincidence factor
     power subject to every placed transformer's and every ancestor's firm
     headroom. When no ancestor binds, the result is exactly the independent
     max-power fits. When one binds, HiGHS finds the maximum total power
-    (proven optimal, gap 0); the split of the ancestor's headroom among the
-    transformers is HiGHS's (deterministic: same input, same output), and
-    each transformer's mix is then the canonical one (fewest chargers, then
-    lexicographic) of exactly its share. With ``objective="chargers"`` the
-    number of chargers is maximised (proven), then the power among those
-    mixes, for at most :data:`JOINT_TIE_BREAK_SECONDS` per group.
+    (proven optimal, gap 0, on exact integer data); the split of the
+    ancestor's headroom among the transformers is HiGHS's (deterministic:
+    same input, same output, no wall-clock limit), and each transformer's mix
+    is then the canonical one (fewest chargers, then lexicographic) of
+    exactly its share. A transformer that gets less power than it would
+    alone is reported as ``ancestor_limited``. With ``objective="chargers"``
+    the number of chargers is maximised (proven), then the power among those
+    mixes, searching at most :data:`MILP_NODE_LIMIT` branch-and-bound nodes
+    (a work limit, not a time limit: the same answer on any machine).
     Ancestors with unknown headroom (no rating, no data) do not constrain and
     are reported as ``ancestor_headroom_unknown``; one with no headroom gives
     its transformers 0 (``ancestor_no_headroom``).
 
-Exact arithmetic: the mix modes work in integer microwatts (1 unit = 1 µW =
-1e-9 kW, :data:`UNITS_PER_KW`). A draw ``c * p`` is taken as the exact decimal
-product of ``c`` and ``p`` as written (their shortest ``repr``) and rounded UP
-to the µW; it is exact whenever ``c * p`` has at most 9 decimals in kW (e.g.
-``c = 0.1234567``, ``p = 7.2``). A budget is floored to the µW after adding
-1 µW (so that exact multiples survive float noise). So a mix never draws more
-than its budget: ``sum c * p_i * n_i <= B`` (up to that 1e-9 kW), in every
-mode, and with one type ``max-power`` gives exactly the ``single`` count.
-``leftover_kw`` is computed the same exact way (budget minus the exact
-decimal draws), so a mix that uses the whole budget leaves exactly 0. A budget
-that is not finite (``inf``) is a :class:`ConfigError`. With the optional
+Exact arithmetic, for any finite coincidence and power: every mode works in
+rational numbers. A draw ``c * p`` is the exact product of ``c`` and ``p`` as
+written (their shortest ``repr``), a budget ``B`` is taken as written too. A
+count vector ``n`` fits ``B`` when ``sum n_i * c * p_i <= B + 1e-9 * d_max``
+with ``d_max`` the largest draw among the types the transformer can supply:
+exactly the rule ``floor(B / (c * p) + 1e-9)`` of ``single`` (and of the SQL
+mart) when there is one type, so with one type ``max-power`` equals ``single``
+for every budget. The tolerance (1e-9 of one charger's draw) only absorbs the
+float noise of a budget computed in SQL. The draws are scaled to integers by
+their greatest common divisor (:func:`exact_units`); the search is then an
+exact integer search (a bitset of reachable sums, or a deterministic
+enumeration when the common unit is very fine) that cannot miss a feasible
+mix. ``leftover_kw`` is computed the same exact way (budget minus the exact
+draws), so a mix that uses the whole budget leaves exactly 0. A budget that
+is not finite (``inf``) is a :class:`ConfigError`. With the optional
 ``fill_leftover`` the proportion modes add the max-power mix of the leftover.
 
 Types a transformer cannot supply (a medium-voltage secondary above
@@ -113,11 +120,9 @@ DIM_COLUMNS = (
 )
 HEADROOM_COLUMNS = ("grid_id", "transformer_id", "window_name", "firm_headroom_kw")
 
-UNITS_PER_KW = 1_000_000_000
-"""Integer units of the mix modes: 1 unit = 1 µW (1e-9 kW)."""
-
-SINGLE_EPSILON = 1e-9
-"""Tolerance of the single-type count rule, as in the SQL mart."""
+SINGLE_EPSILON = Fraction(1, 1_000_000_000)
+"""Tolerance of the count rule, in draws of one charger: ``floor(B / d + 1e-9)``
+as in the SQL mart."""
 
 MAX_LOW_VOLTAGE_V = 1000.0
 """Chargers connect at low voltage: a transformer whose secondary is above this
@@ -126,14 +131,18 @@ MAX_LOW_VOLTAGE_V = 1000.0
 
 BITSET_LIMIT_BITS = 1 << 26
 """Largest budget (in units of the gcd of the draws) solved by the exact
-bitset search; larger ones go to HiGHS."""
+bitset search; larger ones go to the exact enumeration."""
 
-MILP_SECONDS = 60.0
-"""Time HiGHS may take to prove a joint (or fallback) fit optimal."""
+ENUMERATION_LIMIT = 2_000_000
+"""Nodes the exact enumeration may visit (a work limit, same on any machine);
+beyond it the fit is a :class:`ConfigError` asking for rounder powers."""
 
-JOINT_TIE_BREAK_SECONDS = 2.0
-"""Time for the second stage of ``objective="chargers"`` (most power among
-the mixes with the most chargers); the best mix found by then is kept."""
+MILP_NODE_LIMIT = 200_000
+"""Branch-and-bound nodes HiGHS may use per joint group (a work limit)."""
+
+MILP_SAFE_INTEGER = 1 << 31
+"""Largest scaled weight or capacity given to HiGHS: its float arithmetic is
+exact on integers this size, and every solution is re-checked in integers."""
 
 _MILP_OPTIONS: dict[str, Any] = {"mip_rel_gap": 0.0, "presolve": True}
 
@@ -325,13 +334,41 @@ def draw_kw(power_kw: float, coincidence: float = 1.0) -> Fraction:
     return _decimal(coincidence) * _decimal(power_kw)
 
 
-def draw_units(power_kw: float, coincidence: float = 1.0) -> int:
-    """Draw of one charger, ``coincidence * power_kw``, in integer µW.
+def exact_units(draws_kw: Sequence[Fraction]) -> tuple[Fraction, list[int]]:
+    """The common unit of exact draws and each draw as a whole number of it.
 
-    Rounded UP (exact when the draw has at most 9 decimals in kW), so that
-    integer sums of draws never undercount the power of a mix.
+    Parameters
+    ----------
+    draws_kw : sequence of Fraction
+        Exact draws, kW (> 0).
+
+    Returns
+    -------
+    (Fraction, list of int)
+        The greatest common divisor ``u`` of the draws (kW) and ``d_i / u``.
     """
-    return math.ceil(draw_kw(power_kw, coincidence) * UNITS_PER_KW)
+    if not draws_kw or any(d <= 0 for d in draws_kw):
+        raise InvalidChargerError("charger draws must be > 0 kW")
+    scale = math.lcm(*(d.denominator for d in draws_kw))
+    ints = [d.numerator * (scale // d.denominator) for d in draws_kw]
+    g = math.gcd(*ints)
+    return Fraction(g, scale), [i // g for i in ints]
+
+
+def capacity_units(budget_kw: float, unit_kw: Fraction, max_weight: int) -> int:
+    """A budget as a whole number of ``unit_kw``, with the count-rule tolerance.
+
+    ``floor(B / u + 1e-9 * max_weight)``: a mix of draws (in units) fits when
+    its sum is at most this; with one type of weight ``w`` that is exactly
+    ``floor(B / (u w) + 1e-9)`` chargers, the rule of :func:`single_count`.
+
+    Raises
+    ------
+    ConfigError
+        When ``budget_kw`` is not finite.
+    """
+    _check_finite_budget(budget_kw)
+    return math.floor(_decimal(budget_kw) / unit_kw + SINGLE_EPSILON * max_weight)
 
 
 def _check_finite_budget(budget_kw: float) -> None:
@@ -342,23 +379,12 @@ def _check_finite_budget(budget_kw: float) -> None:
         )
 
 
-def budget_units(budget_kw: float) -> int:
-    """A budget in kW as integer µW (floored after adding 1 µW).
-
-    Raises
-    ------
-    ConfigError
-        When ``budget_kw`` is not finite.
-    """
-    _check_finite_budget(budget_kw)
-    return math.floor(Fraction(budget_kw) * UNITS_PER_KW + 1)
-
-
 def single_count(budget_kw: float, power_kw: float, coincidence: float = 1.0) -> int:
     """``floor(budget_kw / (coincidence * power_kw) + 1e-9)``, never below 0.
 
-    The rule of the SQL mart ``transformer_charger_fit``, in the same float
-    arithmetic.
+    The rule of the SQL mart ``transformer_charger_fit``, computed exactly on
+    the numbers as written (SQL uses floats; they agree except within 1e-15
+    of the rounding edge).
 
     Raises
     ------
@@ -366,7 +392,8 @@ def single_count(budget_kw: float, power_kw: float, coincidence: float = 1.0) ->
         When ``budget_kw`` is not finite.
     """
     _check_finite_budget(budget_kw)
-    return max(0, math.floor(budget_kw / (coincidence * power_kw) + SINGLE_EPSILON))
+    ratio = _decimal(budget_kw) / draw_kw(power_kw, coincidence)
+    return max(0, math.floor(ratio + SINGLE_EPSILON))
 
 
 def _bitset_bytes(value: int, nbits: int) -> bytes:
@@ -394,7 +421,7 @@ def _best_subset_sum(
     us = [min(bounds[i], capacity // weights[i]) for i in active]
     cap = capacity // g
     if cap > BITSET_LIMIT_BITS:
-        counts = _milp_subset_sum(ws, us, cap)
+        counts = _enumerate_subset_sum(ws, us, cap)
     else:
         counts = _bitset_subset_sum(ws, us, cap)
     for i, n in zip(active, counts, strict=True):
@@ -508,38 +535,50 @@ def _fewest_items(ws: list[int], us: list[int], suffix: list[bytes], value: int)
     return best[0]
 
 
-def _milp_subset_sum(ws: list[int], us: list[int], cap: int) -> list[int]:
-    """HiGHS fallback of :func:`_bitset_subset_sum` for very fine units."""
+def _enumerate_subset_sum(ws: list[int], us: list[int], cap: int) -> list[int]:
+    """Exact :func:`_bitset_subset_sum` for fine units: depth-first enumeration.
+
+    Types in the given order, counts from high to low; the last type's count
+    is the largest that fits. Branches that cannot reach the best power found
+    are cut. Visits at most :data:`ENUMERATION_LIMIT` nodes (deterministic),
+    else :class:`ConfigError`.
+    """
     m = len(ws)
-    weights = np.array(ws, dtype=float)
-    ones = np.ones(m)
-    upper = np.array(us, dtype=float)
-    x = _milp(-weights, [(weights, -np.inf, float(cap))], upper)
-    value = round(float(weights @ x))
-    if value > cap:
-        raise ConfigError(
-            "the charger mix needs finer arithmetic than HiGHS offers here; "
-            "round the coincidence factor to fewer decimals"
-        )
-    x = _milp(ones, [(weights, float(value), float(value))], upper)
-    items = round(float(ones @ x))
-    fixed: list[tuple[np.ndarray, float, float]] = [
-        (weights, float(value), float(value)),
-        (ones, float(items), float(items)),
-    ]
-    counts: list[int] = []
-    for j in range(m):
-        unit = np.zeros(m)
-        unit[j] = 1.0
-        x = _milp(-unit, fixed, upper)
-        counts.append(round(float(x[j])))
-        fixed.append((unit, float(counts[-1]), float(counts[-1])))
-    if sum(w * n for w, n in zip(ws, counts, strict=True)) != value:
-        raise ConfigError(
-            "the charger mix needs finer arithmetic than HiGHS offers here; "
-            "round the coincidence factor to fewer decimals"
-        )
-    return counts
+    reach = [0] * (m + 1)
+    for j in range(m - 1, -1, -1):
+        reach[j] = reach[j + 1] + ws[j] * us[j]
+    counts = [0] * m
+    best: list[Any] = [(-1, 0, ())]
+    work = [0]
+
+    def dfs(j: int, used: int, items: int) -> None:
+        work[0] += 1
+        if work[0] > ENUMERATION_LIMIT:
+            raise ConfigError(
+                "the charger powers have so many decimals that the exact mix "
+                f"search needs more than {ENUMERATION_LIMIT:,} steps; round "
+                "power_kw (and the coincidence factor) to fewer decimals"
+            )
+        w = ws[j]
+        top = min(us[j], (cap - used) // w)
+        if j == m - 1:
+            counts[j] = top
+            key = (used + top * w, -(items + top), tuple(counts))
+            if key > best[0]:
+                best[0] = key
+            return
+        for n in range(top, -1, -1):
+            reached = used + n * w
+            if min(cap, reached + reach[j + 1]) < best[0][0]:
+                break
+            if best[0][0] == cap and items + n > -best[0][1]:
+                continue
+            counts[j] = n
+            dfs(j + 1, reached, items + n)
+        counts[j] = 0
+
+    dfs(0, 0, 0)
+    return list(best[0][2])
 
 
 def _milp(
@@ -547,13 +586,20 @@ def _milp(
     rows: Sequence[tuple[np.ndarray, float, float]],
     upper: np.ndarray,
     lower: np.ndarray | None = None,
-    time_limit: float | None = None,
-) -> np.ndarray:
+    *,
+    best_effort: bool = False,
+) -> np.ndarray | None:
     """Minimise ``objective @ x`` over integer ``x`` (HiGHS); rounded solution.
 
-    Without ``time_limit`` the solution is proven optimal (relative gap 0) or
-    :class:`ConfigError` is raised after :data:`MILP_SECONDS`; with it, the
-    best solution found in that time is returned.
+    HiGHS may search :data:`MILP_NODE_LIMIT` nodes (a work limit: the same
+    answer on any machine). The solution is proven optimal (relative gap 0)
+    or :class:`ConfigError` is raised; with ``best_effort`` the best solution
+    found within the limit is returned (None when there is none).
+
+    Raises
+    ------
+    _InfeasibleError
+        When there is no integer solution.
     """
     from scipy.optimize import Bounds, LinearConstraint, milp
 
@@ -561,7 +607,7 @@ def _milp(
     constraints = [
         LinearConstraint(np.atleast_2d(a), lb, ub) for a, lb, ub in rows if len(a)
     ]
-    options = {**_MILP_OPTIONS, "time_limit": time_limit or MILP_SECONDS}
+    options = {**_MILP_OPTIONS, "node_limit": MILP_NODE_LIMIT}
     with _quiet_stdout():
         result = milp(
             objective,
@@ -570,17 +616,15 @@ def _milp(
             bounds=Bounds(np.zeros(n) if lower is None else lower, upper),
             options=options,
         )
-    if result.x is None:
-        if result.status == 2:
-            raise _InfeasibleError(str(result.message))
+    if result.status == 2:
+        raise _InfeasibleError(str(result.message))
+    if result.x is None and best_effort:
+        return None
+    if result.x is None or (result.status != 0 and not best_effort):
         raise ConfigError(
-            f"the charger-mix optimiser gave up ({result.message}); fit fewer "
-            "transformers at once"
-        )
-    if result.status != 0 and time_limit is None:
-        raise ConfigError(
-            f"the charger-mix optimiser did not prove optimality within "
-            f"{MILP_SECONDS:g} s; fit fewer transformers at once"
+            "the charger-mix optimiser did not prove optimality within "
+            f"{MILP_NODE_LIMIT:,} nodes ({result.message}); fit fewer "
+            "transformers at once (--transformers) or use --objective power"
         )
     solution: np.ndarray = np.rint(np.asarray(result.x, dtype=float))
     return solution
@@ -933,6 +977,7 @@ def _fit_site(
     site: _Site,
     chargers: Sequence[ChargerType],
     draws: Sequence[int],
+    unit: Fraction,
     coincidence: float,
     shares: Sequence[Fraction] | None,
     lo: Sequence[int],
@@ -966,7 +1011,9 @@ def _fit_site(
         return _Fit(counts, reasons)
     if budget_kw <= 0:
         return _Fit([0] * k, base)
-    capacity = budget_units(budget_kw)
+    capacity = capacity_units(
+        budget_kw, unit, max((draws[i] for i in range(k) if ok[i]), default=1)
+    )
     counts = [0] * k
     if mode == "max-power":
         if any(lo[i] > 0 and not ok[i] for i in range(k)):
@@ -1041,6 +1088,7 @@ def _fit_joint(
     window: str,
     chargers: Sequence[ChargerType],
     draws: Sequence[int],
+    unit: Fraction,
     coincidence: float,
     lo: Sequence[int],
     hi: Sequence[int | None],
@@ -1064,7 +1112,7 @@ def _fit_joint(
         site = sites[key]
         own = budget(key)
         single = _fit_site(
-            "single", own, site, chargers, draws, coincidence, None, lo, hi, False
+            "single", own, site, chargers, draws, unit, coincidence, None, lo, hi, False
         )
         chain = _ancestors(sites, key)
         chains[key] = chain
@@ -1102,7 +1150,7 @@ def _fit_joint(
 
     for members in groups.values():
         _solve_joint_group(
-            members, chains, budget, ok_types, draws, lo, hi, objective, fits
+            members, chains, budget, ok_types, draws, unit, lo, hi, objective, fits
         )
     return fits
 
@@ -1113,6 +1161,7 @@ def _solve_joint_group(
     budget: Any,
     ok_types: Mapping[tuple[str, str], list[bool]],
     draws: Sequence[int],
+    unit: Fraction,
     lo: Sequence[int],
     hi: Sequence[int | None],
     objective: Objective,
@@ -1125,24 +1174,6 @@ def _solve_joint_group(
     infeasible_min = any(
         lo[i] > 0 and not ok_types[key][i] for key in members for i in range(k)
     )
-    nodes: dict[tuple[str, str], list[int]] = {}
-    for v, (key, _i) in enumerate(variables):
-        for node in (key, *chains[key]):
-            if budget(node) is not None:
-                nodes.setdefault(node, []).append(v)
-    if variables and not infeasible_min:
-        g = math.gcd(*(draws[i] for _key, i in variables))
-        weights = np.array([draws[i] // g for _key, i in variables], dtype=float)
-        caps = {node: budget_units(budget(node)) // g for node in nodes}
-        upper = np.array(
-            [
-                float(min(caps[key] // (draws[i] // g), _or(hi[i], caps[key])))
-                for key, i in variables
-            ]
-        )
-        lower = np.array([lo[i] for _key, i in variables], dtype=float)
-        if np.any(lower > upper):
-            infeasible_min = True
 
     def mark_infeasible() -> None:
         for key in members:
@@ -1158,9 +1189,20 @@ def _solve_joint_group(
         return
     if not variables:
         return
+    # One tolerance for the group: 1e-9 of the largest draw placed in it.
+    max_weight = max(draws[i] for _key, i in variables)
+    nodes: dict[tuple[str, str], list[int]] = {}
+    for v, (key, _i) in enumerate(variables):
+        for node in (key, *chains[key]):
+            if budget(node) is not None:
+                nodes.setdefault(node, []).append(v)
+    cap_units = {node: capacity_units(budget(node), unit, max_weight) for node in nodes}
+    for key in members:  # a transformer's own rule: as in max-power
+        own_weight = max(draws[i] for i in range(k) if ok_types[key][i])
+        cap_units[key] = capacity_units(budget(key), unit, own_weight)
 
     def own_mix(key: tuple[str, str], capacity: int) -> list[int] | None:
-        """Canonical max-power mix of one transformer within ``capacity`` mW."""
+        """Canonical max-power mix of one transformer within ``capacity`` units."""
         idx = [i for i in range(k) if ok_types[key][i]]
         counts = solve_max_power(
             [draws[i] for i in idx],
@@ -1175,26 +1217,51 @@ def _solve_joint_group(
             full[i] = n
         return full
 
-    def used_mw(vs: Sequence[int], counts: Sequence[int]) -> int:
+    def used_units(vs: Sequence[int], counts: Sequence[int]) -> int:
         return sum(draws[variables[v][1]] * counts[v] for v in vs)
 
-    if objective == "power":
-        # Independent optima; when no ancestor binds they are the joint optimum.
-        independent: list[int] = []
-        for key in members:
-            own = own_mix(key, budget_units(budget(key)))
-            if own is None:
-                mark_infeasible()
-                return
-            independent += [own[i] for i in range(k) if ok_types[key][i]]
-        if all(
-            used_mw(vs, independent) <= budget_units(budget(node))
-            for node, vs in nodes.items()
-        ):
-            for v, (key, i) in enumerate(variables):
-                fits[key].counts[i] = independent[v]
+    # Independent optima: each transformer alone under its own headroom.
+    independent: list[int] = []
+    for key in members:
+        own = own_mix(key, cap_units[key])
+        if own is None:
+            mark_infeasible()
             return
+        independent += [own[i] for i in range(k) if ok_types[key][i]]
+    alone = {
+        key: used_units(
+            [v for v, (kk, _i) in enumerate(variables) if kk == key], independent
+        )
+        for key in members
+    }
+    if objective == "power" and all(
+        used_units(vs, independent) <= cap_units[node] for node, vs in nodes.items()
+    ):
+        # No ancestor binds: the independent optima are the joint optimum.
+        for v, (key, i) in enumerate(variables):
+            fits[key].counts[i] = independent[v]
+        return
 
+    g = math.gcd(*(draws[i] for _key, i in variables))
+    weights_int = [draws[i] // g for _key, i in variables]
+    caps = {node: cap // g for node, cap in cap_units.items()}
+    if max(weights_int) > MILP_SAFE_INTEGER or max(caps.values()) > MILP_SAFE_INTEGER:
+        raise ConfigError(
+            "joint fit: the charger powers (times the coincidence factor) have "
+            "too many decimals for an exact network search; round power_kw to "
+            "fewer decimals, or fit with --mode max-power"
+        )
+    weights = np.array(weights_int, dtype=float)
+    upper = np.array(
+        [
+            float(min(caps[key] // (draws[i] // g), _or(hi[i], caps[key])))
+            for key, i in variables
+        ]
+    )
+    lower = np.array([lo[i] for _key, i in variables], dtype=float)
+    if np.any(lower > upper):
+        mark_infeasible()
+        return
     rows: list[tuple[np.ndarray, float, float]] = []
     for node, vs in nodes.items():
         row = np.zeros(len(variables))
@@ -1206,17 +1273,17 @@ def _solve_joint_group(
             x = _milp(-weights, rows, upper, lower)
         else:
             x = _milp(-ones, rows, upper, lower)
+            assert x is not None
             best = float(np.rint(ones @ x))
-            x = _milp(
-                -weights,
-                [*rows, (ones, best, best)],
-                upper,
-                lower,
-                time_limit=JOINT_TIE_BREAK_SECONDS,
+            tie = _milp(
+                -weights, [*rows, (ones, best, best)], upper, lower, best_effort=True
             )
+            if tie is not None and float(weights @ tie) >= float(weights @ x):
+                x = tie
     except _InfeasibleError:
         mark_infeasible()
         return
+    assert x is not None
     counts = [int(v) for v in x]
     if objective == "power":
         # Each transformer's share of the optimum as its canonical mix
@@ -1224,18 +1291,55 @@ def _solve_joint_group(
         canonical: list[int] = []
         for key in members:
             vs = [v for v, (kk, _i) in enumerate(variables) if kk == key]
-            own = own_mix(key, used_mw(vs, counts))
+            own = own_mix(key, used_units(vs, counts))
             assert own is not None
             canonical += [own[i] for i in range(k) if ok_types[key][i]]
         counts = canonical
     # Verify in exact integers (HiGHS works in floats).
     for node, vs in nodes.items():
-        if used_mw(vs, counts) > budget_units(budget(node)):  # pragma: no cover
+        if used_units(vs, counts) > cap_units[node]:  # pragma: no cover
             raise ConfigError(
                 f"joint fit violates the headroom of {node[1]}; please report"
             )
     for v, (key, i) in enumerate(variables):
         fits[key].counts[i] = counts[v]
+    # A transformer that gets less than it would alone: an ancestor holds it.
+    for key in members:
+        vs = [v for v, (kk, _i) in enumerate(variables) if kk == key]
+        if objective == "power":
+            limited = used_units(vs, counts) < alone[key]
+        else:
+            limited = sum(counts[v] for v in vs) < _most_chargers(
+                [draws[i] for _kk, i in (variables[v] for v in vs)],
+                cap_units[key],
+                [lo[i] for _kk, i in (variables[v] for v in vs)],
+                [hi[i] for _kk, i in (variables[v] for v in vs)],
+            )
+        if limited:
+            fits[key].reasons = [
+                "ancestor_limited"
+                if ok and r in (None, "ancestor_headroom_unknown")
+                else r
+                for ok, r in zip(ok_types[key], fits[key].reasons, strict=True)
+            ]
+
+
+def _most_chargers(
+    weights: Sequence[int],
+    capacity: int,
+    lo: Sequence[int],
+    hi: Sequence[int | None],
+) -> int:
+    """Most chargers within ``capacity`` (bounded counts): cheapest first."""
+    rest = capacity - sum(w * n for w, n in zip(weights, lo, strict=True))
+    total = sum(lo)
+    for j in sorted(range(len(weights)), key=lambda j: weights[j]):
+        room = rest // weights[j]
+        h = hi[j]
+        n = room if h is None else min(room, h - lo[j])
+        total += n
+        rest -= n * weights[j]
+    return total
 
 
 def fit(
@@ -1302,7 +1406,7 @@ def fit(
         ``single`` mode, of the whole mix otherwise, kW), ``reason`` (null
         when fine; else a code of ``transformer_charger_fit`` or
         ``infeasible_min_count``, ``ancestor_no_headroom``,
-        ``ancestor_headroom_unknown``). Sorted by grid, transformer, window
+        ``ancestor_headroom_unknown``, ``ancestor_limited``). Sorted by grid, transformer, window
         (in the order asked) and charger type (in the order given).
 
     Raises
@@ -1347,10 +1451,8 @@ def fit(
             raise InvalidChargerError(
                 f"min count {n} of {c.name} is above its max count {h}"
             )
-    draws = [draw_units(c.power_kw, coincidence) for c in charger_list]
     exact_draws = [draw_kw(c.power_kw, coincidence) for c in charger_list]
-    if any(d <= 0 for d in draws):  # pragma: no cover - draws round up
-        raise InvalidChargerError("a charger draws nothing; check power_kw")
+    unit, draws = exact_units(exact_draws)
 
     selected = [transformers] if isinstance(transformers, str) else transformers
     if selected is not None:
@@ -1414,6 +1516,7 @@ def fit(
                 w,
                 charger_list,
                 draws,
+                unit,
                 coincidence,
                 lo,
                 hi,
@@ -1431,6 +1534,7 @@ def fit(
                     site,
                     charger_list,
                     draws,
+                    unit,
                     coincidence,
                     shares,
                     lo,
