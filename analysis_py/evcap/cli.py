@@ -275,6 +275,11 @@ def _add_env_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--schema", default="evcap", help="target schema (default: evcap)"
     )
+    parser.add_argument(
+        "--show-password",
+        action="store_true",
+        help="also print PGPASSWORD (by default a password is never printed)",
+    )
     parser.set_defaults(handler=_cmd_env)
 
 
@@ -286,6 +291,12 @@ def _cmd_env(args: argparse.Namespace) -> int:
     resolved = db.resolve_dsn(args.dsn)
     env = dbt_env(resolved.dsn, target_schema=args.schema, base={})
     for name in sorted(env):
+        if name == "PGPASSWORD" and not args.show_password:
+            print(
+                "# PGPASSWORD not printed: set it yourself, use ~/.pgpass, or "
+                "rerun with --show-password"
+            )
+            continue
         print(f"export {name}={shlex.quote(env[name])}")
     return 0
 
@@ -386,9 +397,16 @@ def _fit_summary(mixes: object) -> str:
 
 
 def _psql_hint(resolved: db.ResolvedDsn) -> str:
+    """How to connect with psql, never with the password in it."""
     if resolved.source == "libpq":
         return "psql (your PG* variables)"
-    return f"psql '{resolved.dsn}'"
+    shown = db.display_dsn(resolved.dsn)
+    if shown.endswith(" (password not shown)"):
+        return (
+            f"psql '{shown.removesuffix(' (password not shown)')}' (add your "
+            "password via PGPASSWORD or ~/.pgpass; it is not printed)"
+        )
+    return f"psql '{shown}'"
 
 
 # --- fit ------------------------------------------------------------------
@@ -721,6 +739,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="How many EV chargers fit on each distribution transformer.",
     )
     parser.add_argument("--version", action="version", version=f"evcap {__version__}")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the Python traceback of an error (before the command: "
+        "evcap --debug fit ...)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_db_parser(sub)
     _add_edm_parser(sub)
@@ -736,7 +760,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: parse ``argv``, run the command, map errors to exit code 2."""
+    """Entry point: parse ``argv``, run the command, map every error to exit code 2.
+
+    Any failure, evcap's own or not (a permission error, a path that is a
+    directory, a database error), is one line on stderr saying what to do,
+    with no password in it; ``--debug`` (or ``EVCAP_DEBUG=1``) shows the
+    traceback instead.
+    """
+    import os
+
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:
@@ -744,14 +776,55 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"unrecognized arguments: {' '.join(unknown)}")
         # `evcap dbt --debug run ...`: dbt's own flags pass through.
         args.dbt_args = [*unknown, *args.dbt_args]
+    debug = bool(args.debug) or os.environ.get("EVCAP_DEBUG") == "1"
+    dsn = getattr(args, "dsn", None) or ""
     try:
         return int(args.handler(args))
-    except EvcapError as exc:
-        print(f"evcap: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("evcap: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if debug:
+            import traceback
+
+            text = "".join(traceback.format_exception(exc))
+            print(db.redact(text, dsn), file=sys.stderr, end="")
+            return 2
+        print(f"evcap: error: {db.redact(_one_line(exc), dsn)}", file=sys.stderr)
+        return 2
+
+
+def _one_line(exc: BaseException) -> str:
+    """What went wrong and what to do, for any exception."""
+    if isinstance(exc, EvcapError):
+        return str(exc)
+    if isinstance(exc, IsADirectoryError):
+        return f"{exc.filename} is a directory: give a file path"
+    if isinstance(exc, PermissionError):
+        return (
+            f"permission denied: {exc.filename or exc}; check the path's "
+            "permissions or choose another path"
+        )
+    if isinstance(exc, FileNotFoundError):
+        return f"no such file or directory: {exc.filename or exc}; check the path"
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror or exc}{where}; check the path and the disk"
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - a dependency
+        psycopg = None  # type: ignore[assignment]
+    if psycopg is not None and isinstance(exc, psycopg.Error):
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return (
+            f"database error: {first}; check the role's privileges and that "
+            "the marts are built (`evcap build`)"
+        )
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return (
+        f"unexpected {type(exc).__name__}: {text} (rerun with `evcap --debug ...` "
+        "for the traceback and please report it)"
+    )
 
 
 if __name__ == "__main__":

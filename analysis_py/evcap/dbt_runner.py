@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evcap.db import effective_libpq_env, project_dir
+from evcap.db import effective_libpq_env, project_dir, secrets
 from evcap.errors import DbtRunError
 
 DEFAULT_TARGET_SCHEMA = "evcap"
@@ -137,6 +137,11 @@ def run_dbt(
     results_file = target / "run_results.json"
     # A failing run may write none: never report an earlier run's results.
     results_file.unlink(missing_ok=True)
+    hidden = sorted(
+        secrets(dsn) | ({env["PGPASSWORD"]} if env.get("PGPASSWORD") else set()),
+        key=len,
+        reverse=True,
+    )
     lines: list[str] = []
     with subprocess.Popen(
         command,
@@ -147,7 +152,10 @@ def run_dbt(
         text=True,
     ) as process:
         assert process.stdout is not None
-        for line in process.stdout:
+        for raw in process.stdout:
+            line = raw
+            for secret in hidden:  # dbt never should print one; be sure
+                line = line.replace(secret, "***")
             lines.append(line)
             if echo:
                 sys.stdout.write(line)
