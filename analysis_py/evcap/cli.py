@@ -219,7 +219,11 @@ def _parse_vars(pairs: Sequence[str], edm_schema: str) -> dict[str, object]:
             from evcap.errors import ConfigError
 
             raise ConfigError(f"--var expects NAME=VALUE, got {pair!r}")
-        values[name.strip()] = yaml.safe_load(value)
+        try:
+            values[name.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            values[name.strip()] = value  # not YAML: the text itself
+
     return values
 
 
@@ -319,7 +323,34 @@ def _add_demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     parser.add_argument(
         "--out-dir", default="out", help="directory for the report (default: out)"
     )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="on a server other than the embedded one that already holds evcap "
+        "marts: replace the EDM stand-in and rebuild the marts anyway",
+    )
     parser.set_defaults(handler=_cmd_demo)
+
+
+def _refuse_existing_marts(conn: object, schema: str, resolved: db.ResolvedDsn) -> None:
+    """`evcap demo` on a real server never overwrites marts without --force."""
+    import psycopg
+
+    from evcap.errors import ConfigError
+
+    assert isinstance(conn, psycopg.Connection)
+    row = conn.execute(
+        "select to_regclass(format('%%I.%%I', %s::text, 'dim_transformers'))",
+        [schema],
+    ).fetchone()
+    conn.rollback()
+    if row is not None and row[0] is not None:
+        raise ConfigError(
+            f"{resolved.describe()} already holds evcap marts in schema "
+            f"{schema!r}; `evcap demo` replaces the EDM stand-in and rebuilds "
+            "them with --full-refresh. Rerun with --force to do that, or point "
+            "--dsn at a scratch database"
+        )
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -336,6 +367,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     resolved = db.resolve_dsn(args.dsn)
     print(f"[1/5] database: {resolved.describe()}")
     with db.connect(resolved) as conn:
+        if resolved.source != "embedded" and not args.force:
+            _refuse_existing_marts(conn, args.schema, resolved)
         geometry = install_standin(conn, args.edm_schema, replace=True)
         print(
             f"[2/5] EDM stand-in in schema {args.edm_schema!r} (geometry as {geometry})"

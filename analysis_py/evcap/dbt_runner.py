@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from evcap.db import effective_libpq_env, project_dir, secrets
-from evcap.errors import DbtRunError
+from evcap.errors import ConfigError, DbtRunError
 
 DEFAULT_TARGET_SCHEMA = "evcap"
 
@@ -126,6 +126,12 @@ def run_dbt(
     DatabaseUnavailableError
         When the database cannot be reached (checked before dbt starts).
     """
+    edm_schema = str((vars or {}).get("edm_schema", "edm"))
+    if target_schema == edm_schema:
+        raise ConfigError(
+            f"the target schema {target_schema!r} is the EDM source schema: evcap "
+            "never writes to its source; choose another --schema"
+        )
     command = [dbt_executable(), *args]
     if vars:
         command += ["--vars", json.dumps(dict(vars))]
@@ -172,6 +178,10 @@ def run_dbt(
             for line in output.splitlines()
             if "ERROR" in line or "Error" in line or "FAIL" in line
         ]
+        if "Encountered an error:" in output:
+            # dbt stopped before running nodes: its message follows this line
+            tail = output.split("Encountered an error:", 1)[1].strip().splitlines()
+            errors = [line for line in tail if line.strip()][:15]
         summary = "\n".join(errors[-20:]) or output[-2000:]
         raise DbtRunError(
             f"dbt {' '.join(args)} failed (exit {returncode}):\n{summary}"
