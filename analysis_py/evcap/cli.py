@@ -553,6 +553,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         raise ConfigError("give either --transformer or --all, not both")
     if args.out:
         # Fail before any database work (and before --write commits).
+        if Path(args.out).is_dir():
+            raise ConfigError(f"--out {args.out} is a directory: give a file path")
         out_dir = Path(args.out).parent
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -575,6 +577,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
             grid_id=args.grid_id,
             schema=args.schema,
             objective=args.objective,
+            progress=args.all or args.mode == "joint",
         )
         if args.write:
             written = write_mix(conn, result, schema=args.schema)

@@ -1358,6 +1358,7 @@ def fit(
     schema: str = "evcap",
     *,
     objective: Objective = "power",
+    progress: bool = False,
 ) -> pd.DataFrame:
     """Fit chargers on transformers, one row per transformer x window x type.
 
@@ -1395,6 +1396,8 @@ def fit(
         Schema of the marts when ``source`` is a connection.
     objective : {"power", "chargers"}
         ``joint`` mode: maximise total power (kW) or number of chargers.
+    progress : bool
+        Show a progress bar (tqdm) on stderr when it is a terminal.
 
     Returns
     -------
@@ -1507,6 +1510,15 @@ def fit(
     budgets = _budgets(headroom, basis, windows)
 
     records: list[tuple[Any, ...]] = []
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=len(windows) * len(keys),
+        unit="transformer",
+        desc=f"fit {mode}",
+        disable=None if progress else True,
+        file=sys.stderr,
+    )
     for w in windows:
         if mode == "joint":
             joint = _fit_joint(
@@ -1523,6 +1535,7 @@ def fit(
                 objective,
             )
         for key in keys:
+            bar.update()
             site = sites[key]
             b = budgets.get((key[0], key[1], w)) if site.rated else None
             if mode == "joint":
@@ -1567,6 +1580,7 @@ def fit(
                         result.reasons[i],
                     )
                 )
+    bar.close()
     window_rank = {w: i for i, w in enumerate(windows)}
     frame = pd.DataFrame.from_records(records, columns=list(OUTPUT_COLUMNS))
     if not frame.empty:
