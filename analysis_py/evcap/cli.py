@@ -396,7 +396,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     )
     with db.connect(resolved) as conn:
         mixes = fit(conn, window=args.window, mode="max-power", schema=args.schema)
-        write_mix(conn, mixes, schema=args.schema)
+        write_mix(conn, mixes, schema=args.schema, coincidence_factor=1.0, basis="firm")
         print(f"[4/5] charger fits ({args.window}, max power): {_fit_summary(mixes)}")
         out_dir = Path(args.out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -580,7 +580,13 @@ def _cmd_fit(args: argparse.Namespace) -> int:
             progress=args.all or args.mode == "joint",
         )
         if args.write:
-            written = write_mix(conn, result, schema=args.schema)
+            written = write_mix(
+                conn,
+                result,
+                schema=args.schema,
+                coincidence_factor=args.coincidence,
+                basis=args.basis,
+            )
             print(
                 f"wrote {written} rows to {args.schema}.transformer_charger_mix",
                 file=sys.stderr,

@@ -1344,6 +1344,7 @@ def _most_chargers(
 
 def fit(
     source: psycopg.Connection | Mapping[str, pd.DataFrame],
+    *,
     transformers: Sequence[str] | str | None = None,
     window: str | Sequence[str] | None = "nightly",
     chargers: pd.DataFrame | str | Path | Sequence[str] | None = None,
@@ -1356,7 +1357,6 @@ def fit(
     fill_leftover: bool = False,
     grid_id: str | None = None,
     schema: str = "evcap",
-    *,
     objective: Objective = "power",
     progress: bool = False,
 ) -> pd.DataFrame:
@@ -1594,9 +1594,6 @@ def fit(
         frame[column] = frame[column].astype("float64")
     frame["reason"] = frame["reason"].astype(object)
     frame.loc[frame["reason"].isna(), "reason"] = None
-    # What the numbers assumed, for write_mix (not columns of the result).
-    frame.attrs["coincidence_factor"] = float(coincidence)
-    frame.attrs["basis"] = basis
     return frame
 
 
@@ -1634,8 +1631,8 @@ alter table {table}
 def write_mix(
     conn: psycopg.Connection,
     frame: pd.DataFrame,
-    schema: str = "evcap",
     *,
+    schema: str = "evcap",
     coincidence_factor: float | None = None,
     basis: str | None = None,
 ) -> int:
@@ -1659,9 +1656,8 @@ def write_mix(
     schema : str
         Schema of the table.
     coincidence_factor, basis : optional
-        The run's coincidence factor and budget basis, stored with each row.
-        Default: columns of that name in ``frame``, else what :func:`fit`
-        recorded in ``frame.attrs``, else null.
+        The coincidence factor and budget basis the fit assumed, stored with
+        each row. Needed unless ``frame`` has columns of that name.
 
     Returns
     -------
@@ -1672,6 +1668,8 @@ def write_mix(
     ------
     SchemaError
         When ``frame`` lacks a column of :data:`OUTPUT_COLUMNS`.
+    ConfigError
+        When ``coincidence_factor`` or ``basis`` is neither given nor a column.
     """
     missing = [c for c in OUTPUT_COLUMNS if c not in frame.columns]
     if missing:
@@ -1683,7 +1681,10 @@ def write_mix(
         elif column in frame.columns:
             data[column] = frame[column].to_numpy()
         else:
-            data[column] = frame.attrs.get(column)
+            raise ConfigError(
+                f"write_mix needs {column}= (what the fit assumed), e.g. "
+                "write_mix(conn, mixes, coincidence_factor=0.8, basis='firm')"
+            )
     all_columns = (*OUTPUT_COLUMNS, *PARAMETER_COLUMNS)
     table = sql.Identifier(schema, "transformer_charger_mix")
     columns = sql.SQL(", ").join(sql.Identifier(c) for c in all_columns)

@@ -31,6 +31,7 @@ from evcap.errors import (
 )
 from evcap.marts import read_mart
 
+PARAMS: dict[str, Any] = {"coincidence_factor": 1.0, "basis": "firm"}
 POWERS_KW = (1.4, 1.9, 3.3, 6.6, 7.2, 9.6, 11.5, 19.2, 22.0, 50.0)
 COINCIDENCES = (1.0, 0.9, 0.85, 0.8, 0.77, 0.5, 0.333)
 
@@ -813,11 +814,11 @@ def test_read_mart_missing_table_is_a_schema_error(pg_conn: psycopg.Connection) 
 def test_write_mix_upserts(pg_conn: psycopg.Connection) -> None:
     frames = _frames({"T1": 23.0, "T2": None})
     first = evcap.fit(frames, chargers=CHARGERS, mode="max-power")
-    assert mix.write_mix(pg_conn, first, schema="results") == len(first)
+    assert mix.write_mix(pg_conn, first, schema="results", **PARAMS) == len(first)
     second = evcap.fit(
         _frames({"T1": 50.0, "T2": None}), chargers=CHARGERS, mode="max-power"
     )
-    mix.write_mix(pg_conn, second, schema="results")
+    mix.write_mix(pg_conn, second, schema="results", **PARAMS)
     stored = read_mart(pg_conn, "transformer_charger_mix", schema="results")
     assert len(stored) == len(first)
     stored = stored[list(mix.OUTPUT_COLUMNS)]
@@ -962,10 +963,10 @@ def _one_type(power: float = 7.2, name: str = "T") -> pd.DataFrame:
 def test_write_mix_replaces_every_row_of_a_group(pg_conn: psycopg.Connection) -> None:
     frames = _frames({"T1": 30.0, "T2": 12.0})
     two = evcap.fit(frames, chargers=CHARGERS.iloc[:2], mode="max-power")
-    mix.write_mix(pg_conn, two, schema="results")
+    mix.write_mix(pg_conn, two, schema="results", **PARAMS)
     # T1 again with one charger type only: the stale L2_7 row must go.
     one = evcap.fit(frames, transformers="T1", chargers=CHARGERS.iloc[:1])
-    assert mix.write_mix(pg_conn, one, schema="results") == 1
+    assert mix.write_mix(pg_conn, one, schema="results", **PARAMS) == 1
     stored = read_mart(pg_conn, "transformer_charger_mix", schema="results")
     t1 = stored[stored["transformer_id"] == "T1"]
     assert list(t1["charger_type"]) == ["L1"]
@@ -986,7 +987,12 @@ def test_write_mix_stores_the_parameters_and_upgrades_an_old_table(
     pg_conn.commit()
     frames = _frames({"T1": 30.0})
     out = evcap.fit(frames, chargers=CHARGERS, coincidence=0.85, basis="quantile")
-    mix.write_mix(pg_conn, out, schema="results")
+    assert not out.attrs  # no hidden metadata: the parameters are explicit
+    with pytest.raises(ConfigError, match="coincidence_factor="):
+        mix.write_mix(pg_conn, out, schema="results")
+    mix.write_mix(
+        pg_conn, out, schema="results", coincidence_factor=0.85, basis="quantile"
+    )
     stored = read_mart(pg_conn, "transformer_charger_mix", schema="results")
     assert set(stored["coincidence_factor"]) == {0.85}
     assert set(stored["basis"]) == {"quantile"}
@@ -995,7 +1001,7 @@ def test_write_mix_stores_the_parameters_and_upgrades_an_old_table(
         "and conrelid = 'results.transformer_charger_mix'::regclass"
     ).fetchone()
     assert primary_keys == (1,)
-    # explicit parameters win over what fit recorded
+    # explicit parameters win over columns
     mix.write_mix(pg_conn, out, schema="results", coincidence_factor=0.5, basis="firm")
     stored = read_mart(pg_conn, "transformer_charger_mix", schema="results")
     assert set(stored["coincidence_factor"]) == {0.5}
