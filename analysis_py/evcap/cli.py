@@ -47,7 +47,11 @@ def _add_connection_options(
 
 def _add_db_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("db", help="manage the embedded PostgreSQL server")
-    parser.add_argument("action", choices=["start", "stop", "status", "url"])
+    parser.add_argument(
+        "action",
+        choices=["start", "stop", "status", "url"],
+        help="start / stop the server, show its status, print its URL",
+    )
     parser.set_defaults(handler=_cmd_db)
 
 
@@ -83,13 +87,20 @@ def _cmd_db(args: argparse.Namespace) -> int:
 
 def _add_edm_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("edm", help="the EDM stand-in schema (demos and tests)")
-    edm_sub = parser.add_subparsers(dest="edm_action", required=True, metavar="ACTION")
+    edm_sub = parser.add_subparsers(
+        dest="edm_action", required=True, metavar="ACTION", help="install"
+    )
     install = edm_sub.add_parser(
         "install", help="create the stand-in of the Awesense EDM schema"
     )
     install.add_argument("--dsn", help="PostgreSQL connection string")
     install.add_argument(
-        "--schema", default="edm", help="schema to create (default: edm)"
+        "--edm-schema",
+        "--schema",
+        dest="schema",
+        default="edm",
+        help="EDM stand-in schema to create (default: edm; --schema is the old "
+        "spelling)",
     )
     install.add_argument(
         "--replace",
@@ -467,7 +478,7 @@ def _add_fit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="every transformer (instead of --transformer)",
     )
-    parser.add_argument("--grid-id", help="only this grid")
+    parser.add_argument("--grid", "--grid-id", dest="grid_id", help="only this grid id")
     parser.add_argument(
         "--window",
         action="append",
@@ -503,22 +514,46 @@ def _add_fit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="proportion modes: add the max-power mix of the leftover",
     )
-    parser.add_argument("--min-count", action="append", default=[], metavar="TYPE=N")
-    parser.add_argument("--max-count", action="append", default=[], metavar="TYPE=N")
+    parser.add_argument(
+        "--min-count",
+        action="append",
+        default=[],
+        metavar="TYPE=N",
+        help="at least N chargers of TYPE per transformer (max-power, joint; "
+        "repeatable)",
+    )
+    parser.add_argument(
+        "--max-count",
+        action="append",
+        default=[],
+        metavar="TYPE=N",
+        help="at most N chargers of TYPE per transformer (max-power, joint; "
+        "repeatable)",
+    )
     parser.add_argument(
         "--coincidence",
         type=float,
         default=1.0,
         help="share of chargers drawing at once, (0, 1] (default: 1.0)",
     )
-    parser.add_argument("--basis", choices=["firm", "quantile"], default="firm")
+    parser.add_argument(
+        "--basis",
+        choices=["firm", "quantile"],
+        default="firm",
+        help="budget: firm (minimum) headroom or the quantile headroom (default: firm)",
+    )
     parser.add_argument(
         "--objective",
         choices=["power", "chargers"],
         default="power",
         help="joint mode: maximise power or number of chargers",
     )
-    parser.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    parser.add_argument(
+        "--format",
+        choices=["table", "csv", "json"],
+        default="table",
+        help="output format (default: table)",
+    )
     parser.add_argument("--out", metavar="FILE", help="write here instead of stdout")
     parser.add_argument(
         "--write",
@@ -798,7 +833,28 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo_parser(sub)
     _add_plot_parser(sub)
     _add_report_parser(sub)
+    for name, command in sub.choices.items():
+        if name in EXAMPLES:
+            command.formatter_class = argparse.RawDescriptionHelpFormatter
+            command.epilog = "example:\n  " + EXAMPLES[name]
     return parser
+
+
+EXAMPLES = {
+    "db": "evcap db start",
+    "edm": "evcap edm install --edm-schema edm --replace",
+    "demo-data": "evcap demo-data --meters 200 --days 90 --defects",
+    "build": "evcap build --edm-schema edm --schema evcap --var "
+    "local_timezone=America/Edmonton",
+    "fit": "evcap fit --all --grid demo-north --window nightly --mode max-power "
+    "--coincidence 0.8 --format csv --out fits.csv",
+    "dbt": "evcap dbt docs generate",
+    "env": "source <(evcap env --schema evcap)",
+    "demo": "evcap demo --meters 40 --days 30",
+    "plot": "evcap plot map --grid demo-north --window nightly --out map.html",
+    "report": "evcap report --grid demo-north --out out/report.html",
+}
+"""One example per command, shown by ``evcap COMMAND --help``."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:

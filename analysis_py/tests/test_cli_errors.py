@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,45 @@ def test_fit_with_a_progress_bar_gives_the_same_result(
     with psycopg.connect(marts_dsn) as conn:
         plain = evcap.fit(conn, window="nightly")
     assert with_bar == plain.to_csv(index=False)
+
+
+def _commands() -> dict[str, argparse.ArgumentParser]:
+    parser = cli.build_parser()
+    found: dict[str, argparse.ArgumentParser] = {}
+
+    def walk(prefix: str, p: argparse.ArgumentParser) -> None:
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    found[f"{prefix} {name}".strip()] = child
+                    walk(f"{prefix} {name}", child)
+
+    walk("", parser)
+    return found
+
+
+def test_every_flag_has_help_and_every_command_an_example() -> None:
+    commands = _commands()
+    for name, parser in commands.items():
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help, f"evcap {name}: {action.option_strings or action.dest}"
+        if " " not in name:
+            assert parser.epilog, f"evcap {name} has no example"
+            example = parser.epilog.split("example:", 1)[1]
+            assert f"evcap {name}" in example, example
+
+
+def test_flags_mean_the_same_everywhere() -> None:
+    commands = _commands()
+    for name in ("fit", "plot", "report"):
+        options = {o for a in commands[name]._actions for o in a.option_strings}
+        assert "--grid" in options, name
+    for name, parser in commands.items():
+        for action in parser._actions:
+            if "--schema" in action.option_strings and name != "edm install":
+                # --schema is always the marts (target) schema
+                assert action.default == "evcap", name
+            if "--edm-schema" in action.option_strings:
+                assert action.default == "edm", name
