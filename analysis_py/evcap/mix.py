@@ -326,7 +326,18 @@ def _resolve_chargers(
 
 def _decimal(value: float) -> Fraction:
     """The exact decimal a float was written as (its shortest ``repr``)."""
-    return Fraction(repr(float(value)))
+    numerator, denominator = _decimal_ratio(value)
+    return Fraction(numerator, denominator)
+
+
+def _decimal_ratio(value: float) -> tuple[int, int]:
+    """``_decimal(value)`` as (numerator, denominator), fast (no ``Fraction``)."""
+    text = repr(float(value))
+    if "e" in text or "n" in text:  # 1e-07, inf, nan: the slow, general way
+        exact = Fraction(text)
+        return exact.numerator, exact.denominator
+    whole, _, decimals = text.partition(".")
+    return int(whole + decimals), 10 ** len(decimals)
 
 
 def draw_kw(power_kw: float, coincidence: float = 1.0) -> Fraction:
@@ -368,7 +379,17 @@ def capacity_units(budget_kw: float, unit_kw: Fraction, max_weight: int) -> int:
         When ``budget_kw`` is not finite.
     """
     _check_finite_budget(budget_kw)
-    return math.floor(_decimal(budget_kw) / unit_kw + SINGLE_EPSILON * max_weight)
+    bn, bd = _decimal_ratio(budget_kw)
+    return _capacity(bn, bd, unit_kw, max_weight)
+
+
+_E = SINGLE_EPSILON.denominator
+
+
+def _capacity(bn: int, bd: int, unit_kw: Fraction, weight: int) -> int:
+    """``floor(bn / bd / unit_kw + 1e-9 * weight)`` in integers."""
+    un, ud = unit_kw.numerator, unit_kw.denominator
+    return (bn * ud * _E + weight * bd * un) // (bd * un * _E)
 
 
 def _check_finite_budget(budget_kw: float) -> None:
@@ -421,7 +442,7 @@ def _best_subset_sum(
     us = [min(bounds[i], capacity // weights[i]) for i in active]
     cap = capacity // g
     if cap > BITSET_LIMIT_BITS:
-        counts = _enumerate_subset_sum(ws, us, cap)
+        counts = _reduced_subset_sum(ws, us, cap)
     else:
         counts = _bitset_subset_sum(ws, us, cap)
     for i, n in zip(active, counts, strict=True):
@@ -533,6 +554,34 @@ def _fewest_items(ws: list[int], us: list[int], suffix: list[bytes], value: int)
         return 0
     dfs(0, value, 0)
     return best[0]
+
+
+def _reduced_subset_sum(ws: list[int], us: list[int], cap: int) -> list[int]:
+    """:func:`_bitset_subset_sum` for a budget of very many chargers.
+
+    With ``h`` the first heaviest type (weight ``W``) unbounded, the
+    canonical optimum (most power, fewest chargers, lexicographically
+    largest) holds less than ``L = lcm(ws)`` of every other type's weight:
+    ``L / w_j`` chargers of type j could be swapped for ``L / W`` of type h,
+    same power, fewer (or as many, earlier) chargers. So it holds at least
+    ``m = (cap - W - (k - 1) L) // W`` of type h: those are fixed and the
+    rest, below ``(k - 1) L + 2 W``, solved by the bitset search. Otherwise
+    (a bound on type h, or a huge ``L``) the exact enumeration.
+    """
+    h = ws.index(max(ws))
+    w_h = ws[h]
+    span = (len(ws) - 1) * math.lcm(*ws)
+    if us[h] != cap // w_h or span + 2 * w_h > BITSET_LIMIT_BITS:
+        return _enumerate_subset_sum(ws, us, cap)
+    fixed = max(0, (cap - w_h - span) // w_h)
+    rest = cap - fixed * w_h
+    bounds = [
+        min(u - (fixed if j == h else 0), rest // w)
+        for j, (w, u) in enumerate(zip(ws, us, strict=True))
+    ]
+    counts = _bitset_subset_sum(ws, bounds, rest)
+    counts[h] += fixed
+    return counts
 
 
 def _enumerate_subset_sum(ws: list[int], us: list[int], cap: int) -> list[int]:
@@ -995,15 +1044,16 @@ def _fit_site(
         for r in compat
     ]
     ok = [r is None for r in base]
-    below_one = [
-        single_count(budget_kw, c.power_kw, coincidence) < 1 if ok[i] else False
-        for i, c in enumerate(chargers)
+    _check_finite_budget(budget_kw)
+    bn, bd = _decimal_ratio(budget_kw)
+    # floor(B / d_i + 1e-9) for each type, in integers (= single_count)
+    singles = [
+        max(0, _capacity(bn, bd, unit, draws[i]) // draws[i]) if ok[i] else 0
+        for i in range(k)
     ]
+    below_one = [ok[i] and singles[i] < 1 for i in range(k)]
     if mode == "single":
-        counts = [
-            single_count(budget_kw, c.power_kw, coincidence) if ok[i] else 0
-            for i, c in enumerate(chargers)
-        ]
+        counts = singles
         reasons = [
             base[i] or ("headroom_below_one_charger" if counts[i] < 1 else None)
             for i in range(k)
@@ -1011,8 +1061,8 @@ def _fit_site(
         return _Fit(counts, reasons)
     if budget_kw <= 0:
         return _Fit([0] * k, base)
-    capacity = capacity_units(
-        budget_kw, unit, max((draws[i] for i in range(k) if ok[i]), default=1)
+    capacity = _capacity(
+        bn, bd, unit, max((draws[i] for i in range(k) if ok[i]), default=1)
     )
     counts = [0] * k
     if mode == "max-power":
@@ -1559,12 +1609,17 @@ def fit(
                 for n, c in zip(result.counts, charger_list, strict=True)
             ]
             # Leftover in exact decimals: a mix using the whole budget leaves 0.
-            used = [n * d for n, d in zip(result.counts, exact_draws, strict=True)]
-            total = sum(used, Fraction(0))
+            used = [n * d for n, d in zip(result.counts, draws, strict=True)]
+            total = sum(used)
+            ratio = None if b is None else _decimal_ratio(b)
             for i, c in enumerate(charger_list):
                 left = None
-                if b is not None:
-                    left = float(_decimal(b) - (used[i] if mode == "single" else total))
+                if ratio is not None:
+                    units = used[i] if mode == "single" else total
+                    # B - units * unit = (bn ud - units un bd) / (bd ud), rounded once
+                    left = (
+                        ratio[0] * unit.denominator - units * unit.numerator * ratio[1]
+                    ) / (ratio[1] * unit.denominator)
                 records.append(
                     (
                         key[0],

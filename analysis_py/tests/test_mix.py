@@ -1397,3 +1397,31 @@ def test_joint_marks_children_held_down_by_an_ancestor() -> None:
         assert "ancestor_limited" in set(
             first[first["transformer_id"].isin(["K1", "K2"])]["reason"]
         )
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    weights=st.lists(st.integers(1, 9), min_size=1, max_size=3),
+    capacity=st.integers(0, 3000),
+)
+def test_many_chargers_reduction_matches_the_bitset_search(
+    monkeypatch: pytest.MonkeyPatch, weights: list[int], capacity: int
+) -> None:
+    expected = mix.solve_max_power(weights, capacity)
+    monkeypatch.setattr(mix, "BITSET_LIMIT_BITS", 400)
+    assert mix.solve_max_power(weights, capacity) == expected
+
+
+def test_a_tiny_coincidence_with_millions_of_chargers_is_exact() -> None:
+    # 1e-7 x 1.4 kW on 100 kW: about 714 million chargers
+    out = evcap.fit(
+        _frames({"T1": 100.0}),
+        chargers=_one_type(1.4),
+        mode="max-power",
+        coincidence=1e-7,
+    )
+    assert out["count"].item() == mix.single_count(100.0, 1.4, 1e-7) == 714285714
