@@ -53,6 +53,13 @@ def test_evcap_as_a_dbt_package_with_its_own_vars(pg_dsn: str, tmp_path: Path) -
                 "version": "1.0.0",
                 "config-version": 2,
                 "profile": "evcap",
+                # evcap's fix of dbt-postgres' column types (PostGIS sources)
+                "dispatch": [
+                    {
+                        "macro_namespace": "dbt",
+                        "search_order": ["utility_analytics", "evcap", "dbt"],
+                    }
+                ],
                 "vars": {
                     "evcap": {
                         "edm_schema": "source_edm",
