@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.evcap-installed
 SQL_DIRS := models macros tests
 
-.PHONY: help install demo test test-deps pytest lint format bench docs clean citus citus-stop test-citus
+.PHONY: help install demo test test-deps test-deps-postgis pytest lint format bench docs clean citus citus-stop test-citus
 
 help:
 	@echo "make demo   - install, start the embedded PostgreSQL, load a synthetic grid, dbt build, fit, report"
@@ -31,7 +31,19 @@ install: $(STAMP)
 demo: install
 	$(BIN)/evcap demo
 
-# Headless Chromium for the report's browser test (Debian package).
+# Headless Chromium for the report's browser test and PostGIS for the system
+# PostgreSQL 15 (the EDM stand-in then stores real geometry); Debian packages.
+test-deps: test-deps-postgis
+test-deps-postgis:
+	@if ! psql -h 127.0.0.1 -U postgres -Atc "select 1 from pg_available_extensions where name = 'postgis'" 2>/dev/null | grep -q 1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing postgresql-15-postgis-3 for the system PostgreSQL"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15-postgis-3 >/dev/null; \
+	  else \
+	    echo "PostGIS not available and cannot install it: the stand-in stores geometry as text"; \
+	  fi; \
+	fi
+
 test-deps:
 	@if ! command -v chromium >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \

@@ -11,13 +11,18 @@
 {%- endmacro %}
 
 
-{#- Grant select on a mart to var('bi_role'); nothing when the var is null. -#}
-{% macro evcap_grant_select(relation) -%}
+{#-
+    on-run-end: usage on the target schema for var('bi_role'), so the
+    select grants of the marts (dbt `grants:` config) can be used. Nothing
+    when the var is null.
+-#}
+{% macro evcap_grant_schema_usage() -%}
     {%- set role = var('bi_role', none) -%}
     {%- if role -%}
-        grant usage on schema {{ adapter.quote(relation.schema) }}
-        to {{ adapter.quote(role) }};
-        grant select on {{ relation }} to {{ adapter.quote(role) }}
+        grant usage on schema {{ adapter.quote(target.schema) }}
+        to {{ adapter.quote(role) }}
+    {%- else -%}
+        select 1
     {%- endif -%}
 {%- endmacro %}
 

@@ -47,7 +47,11 @@ def _add_connection_options(
 
 def _add_db_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("db", help="manage the embedded PostgreSQL server")
-    parser.add_argument("action", choices=["start", "stop", "status", "url"])
+    parser.add_argument(
+        "action",
+        choices=["start", "stop", "status", "url"],
+        help="start / stop the server, show its status, print its URL",
+    )
     parser.set_defaults(handler=_cmd_db)
 
 
@@ -83,13 +87,20 @@ def _cmd_db(args: argparse.Namespace) -> int:
 
 def _add_edm_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("edm", help="the EDM stand-in schema (demos and tests)")
-    edm_sub = parser.add_subparsers(dest="edm_action", required=True, metavar="ACTION")
+    edm_sub = parser.add_subparsers(
+        dest="edm_action", required=True, metavar="ACTION", help="install"
+    )
     install = edm_sub.add_parser(
         "install", help="create the stand-in of the Awesense EDM schema"
     )
     install.add_argument("--dsn", help="PostgreSQL connection string")
     install.add_argument(
-        "--schema", default="edm", help="schema to create (default: edm)"
+        "--edm-schema",
+        "--schema",
+        dest="schema",
+        default="edm",
+        help="EDM stand-in schema to create (default: edm; --schema is the old "
+        "spelling)",
     )
     install.add_argument(
         "--replace",
@@ -275,7 +286,11 @@ def _parse_vars(pairs: Sequence[str], edm_schema: str) -> dict[str, object]:
             from evcap.errors import ConfigError
 
             raise ConfigError(f"--var expects NAME=VALUE, got {pair!r}")
-        values[name.strip()] = yaml.safe_load(value)
+        try:
+            values[name.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            values[name.strip()] = value  # not YAML: the text itself
+
     return values
 
 
@@ -331,6 +346,11 @@ def _add_env_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--schema", default="evcap", help="target schema (default: evcap)"
     )
+    parser.add_argument(
+        "--show-password",
+        action="store_true",
+        help="also print PGPASSWORD (by default a password is never printed)",
+    )
     parser.set_defaults(handler=_cmd_env)
 
 
@@ -342,6 +362,12 @@ def _cmd_env(args: argparse.Namespace) -> int:
     resolved = db.resolve_dsn(args.dsn)
     env = dbt_env(resolved.dsn, target_schema=args.schema, base={})
     for name in sorted(env):
+        if name == "PGPASSWORD" and not args.show_password:
+            print(
+                "# PGPASSWORD not printed: set it yourself, use ~/.pgpass, or "
+                "rerun with --show-password"
+            )
+            continue
         print(f"export {name}={shlex.quote(env[name])}")
     return 0
 
@@ -364,7 +390,34 @@ def _add_demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     parser.add_argument(
         "--out-dir", default="out", help="directory for the report (default: out)"
     )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="on a server other than the embedded one that already holds evcap "
+        "marts: replace the EDM stand-in and rebuild the marts anyway",
+    )
     parser.set_defaults(handler=_cmd_demo)
+
+
+def _refuse_existing_marts(conn: object, schema: str, resolved: db.ResolvedDsn) -> None:
+    """`evcap demo` on a real server never overwrites marts without --force."""
+    import psycopg
+
+    from evcap.errors import ConfigError
+
+    assert isinstance(conn, psycopg.Connection)
+    row = conn.execute(
+        "select to_regclass(format('%%I.%%I', %s::text, 'dim_transformers'))",
+        [schema],
+    ).fetchone()
+    conn.rollback()
+    if row is not None and row[0] is not None:
+        raise ConfigError(
+            f"{resolved.describe()} already holds evcap marts in schema "
+            f"{schema!r}; `evcap demo` replaces the EDM stand-in and rebuilds "
+            "them with --full-refresh. Rerun with --force to do that, or point "
+            "--dsn at a scratch database"
+        )
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -381,6 +434,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     resolved = db.resolve_dsn(args.dsn)
     print(f"[1/5] database: {resolved.describe()}")
     with db.connect(resolved) as conn:
+        if resolved.source != "embedded" and not args.force:
+            _refuse_existing_marts(conn, args.schema, resolved)
         geometry = install_standin(conn, args.edm_schema, replace=True)
         print(
             f"[2/5] EDM stand-in in schema {args.edm_schema!r} (geometry as {geometry})"
@@ -408,7 +463,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     )
     with db.connect(resolved) as conn:
         mixes = fit(conn, window=args.window, mode="max-power", schema=args.schema)
-        write_mix(conn, mixes, schema=args.schema)
+        write_mix(conn, mixes, schema=args.schema, coincidence_factor=1.0, basis="firm")
         print(f"[4/5] charger fits ({args.window}, max power): {_fit_summary(mixes)}")
         from evcap.thermal_cli import demo_summary  # issue #13
 
@@ -445,9 +500,16 @@ def _fit_summary(mixes: object) -> str:
 
 
 def _psql_hint(resolved: db.ResolvedDsn) -> str:
+    """How to connect with psql, never with the password in it."""
     if resolved.source == "libpq":
         return "psql (your PG* variables)"
-    return f"psql '{resolved.dsn}'"
+    shown = db.display_dsn(resolved.dsn)
+    if shown.endswith(" (password not shown)"):
+        return (
+            f"psql '{shown.removesuffix(' (password not shown)')}' (add your "
+            "password via PGPASSWORD or ~/.pgpass; it is not printed)"
+        )
+    return f"psql '{shown}'"
 
 
 # --- fit ------------------------------------------------------------------
@@ -475,7 +537,7 @@ def _add_fit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="every transformer (instead of --transformer)",
     )
-    parser.add_argument("--grid-id", help="only this grid")
+    parser.add_argument("--grid", "--grid-id", dest="grid_id", help="only this grid id")
     parser.add_argument(
         "--window",
         action="append",
@@ -511,22 +573,46 @@ def _add_fit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="proportion modes: add the max-power mix of the leftover",
     )
-    parser.add_argument("--min-count", action="append", default=[], metavar="TYPE=N")
-    parser.add_argument("--max-count", action="append", default=[], metavar="TYPE=N")
+    parser.add_argument(
+        "--min-count",
+        action="append",
+        default=[],
+        metavar="TYPE=N",
+        help="at least N chargers of TYPE per transformer (max-power, joint; "
+        "repeatable)",
+    )
+    parser.add_argument(
+        "--max-count",
+        action="append",
+        default=[],
+        metavar="TYPE=N",
+        help="at most N chargers of TYPE per transformer (max-power, joint; "
+        "repeatable)",
+    )
     parser.add_argument(
         "--coincidence",
         type=float,
         default=1.0,
         help="share of chargers drawing at once, (0, 1] (default: 1.0)",
     )
-    parser.add_argument("--basis", choices=["firm", "quantile"], default="firm")
+    parser.add_argument(
+        "--basis",
+        choices=["firm", "quantile"],
+        default="firm",
+        help="budget: firm (minimum) headroom or the quantile headroom (default: firm)",
+    )
     parser.add_argument(
         "--objective",
         choices=["power", "chargers"],
         default="power",
         help="joint mode: maximise power or number of chargers",
     )
-    parser.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    parser.add_argument(
+        "--format",
+        choices=["table", "csv", "json"],
+        default="table",
+        help="output format (default: table)",
+    )
     parser.add_argument("--out", metavar="FILE", help="write here instead of stdout")
     parser.add_argument(
         "--write",
@@ -567,6 +653,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         raise ConfigError("give either --transformer or --all, not both")
     if args.out:
         # Fail before any database work (and before --write commits).
+        if Path(args.out).is_dir():
+            raise ConfigError(f"--out {args.out} is a directory: give a file path")
         out_dir = Path(args.out).parent
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -589,9 +677,16 @@ def _cmd_fit(args: argparse.Namespace) -> int:
             grid_id=args.grid_id,
             schema=args.schema,
             objective=args.objective,
+            progress=args.all or args.mode == "joint",
         )
         if args.write:
-            written = write_mix(conn, result, schema=args.schema)
+            written = write_mix(
+                conn,
+                result,
+                schema=args.schema,
+                coincidence_factor=args.coincidence,
+                basis=args.basis,
+            )
             print(
                 f"wrote {written} rows to {args.schema}.transformer_charger_mix",
                 file=sys.stderr,
@@ -793,6 +888,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="How many EV chargers fit on each distribution transformer.",
     )
     parser.add_argument("--version", action="version", version=f"evcap {__version__}")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the Python traceback of an error (before the command: "
+        "evcap --debug fit ...)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_db_parser(sub)
     _add_edm_parser(sub)
@@ -807,11 +908,40 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo_parser(sub)
     _add_plot_parser(sub)
     _add_report_parser(sub)
+    for name, command in sub.choices.items():
+        if name in EXAMPLES:
+            command.formatter_class = argparse.RawDescriptionHelpFormatter
+            command.epilog = "example:\n  " + EXAMPLES[name]
     return parser
 
 
+EXAMPLES = {
+    "db": "evcap db start",
+    "edm": "evcap edm install --edm-schema edm --replace",
+    "demo-data": "evcap demo-data --meters 200 --days 90 --defects",
+    "build": "evcap build --edm-schema edm --schema evcap --var "
+    "local_timezone=America/Edmonton",
+    "fit": "evcap fit --all --grid demo-north --window nightly --mode max-power "
+    "--coincidence 0.8 --format csv --out fits.csv",
+    "dbt": "evcap dbt docs generate",
+    "env": "source <(evcap env --schema evcap)",
+    "demo": "evcap demo --meters 40 --days 30",
+    "plot": "evcap plot map --grid demo-north --window nightly --out map.html",
+    "report": "evcap report --grid demo-north --out out/report.html",
+}
+"""One example per command, shown by ``evcap COMMAND --help``."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: parse ``argv``, run the command, map errors to exit code 2."""
+    """Entry point: parse ``argv``, run the command, map every error to exit code 2.
+
+    Any failure, evcap's own or not (a permission error, a path that is a
+    directory, a database error), is one line on stderr saying what to do,
+    with no password in it; ``--debug`` (or ``EVCAP_DEBUG=1``) shows the
+    traceback instead.
+    """
+    import os
+
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:
@@ -819,14 +949,55 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"unrecognized arguments: {' '.join(unknown)}")
         # `evcap dbt --debug run ...`: dbt's own flags pass through.
         args.dbt_args = [*unknown, *args.dbt_args]
+    debug = bool(args.debug) or os.environ.get("EVCAP_DEBUG") == "1"
+    dsn = getattr(args, "dsn", None) or ""
     try:
         return int(args.handler(args))
-    except EvcapError as exc:
-        print(f"evcap: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("evcap: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if debug:
+            import traceback
+
+            text = "".join(traceback.format_exception(exc))
+            print(db.redact(text, dsn), file=sys.stderr, end="")
+            return 2
+        print(f"evcap: error: {db.redact(_one_line(exc), dsn)}", file=sys.stderr)
+        return 2
+
+
+def _one_line(exc: BaseException) -> str:
+    """What went wrong and what to do, for any exception."""
+    if isinstance(exc, EvcapError):
+        return str(exc)
+    if isinstance(exc, IsADirectoryError):
+        return f"{exc.filename} is a directory: give a file path"
+    if isinstance(exc, PermissionError):
+        return (
+            f"permission denied: {exc.filename or exc}; check the path's "
+            "permissions or choose another path"
+        )
+    if isinstance(exc, FileNotFoundError):
+        return f"no such file or directory: {exc.filename or exc}; check the path"
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror or exc}{where}; check the path and the disk"
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - a dependency
+        psycopg = None  # type: ignore[assignment]
+    if psycopg is not None and isinstance(exc, psycopg.Error):
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return (
+            f"database error: {first}; check the role's privileges and that "
+            "the marts are built (`evcap build`)"
+        )
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return (
+        f"unexpected {type(exc).__name__}: {text} (rerun with `evcap --debug ...` "
+        "for the traceback and please report it)"
+    )
 
 
 if __name__ == "__main__":

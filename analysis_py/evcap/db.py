@@ -15,12 +15,14 @@ Resolution order for the DSN (first that applies wins):
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
 import pandas as pd
 import psycopg
@@ -212,18 +214,83 @@ def connect(
     ------
     DatabaseUnavailableError
         When the server cannot be reached or refuses the login; the message
-        names the target without its password.
+        names the target without its password and never echoes the DSN.
     """
     resolved = dsn if isinstance(dsn, ResolvedDsn) else ResolvedDsn(dsn, "argument")
     try:
         return psycopg.connect(resolved.dsn, autocommit=autocommit, connect_timeout=10)
-    except (psycopg.OperationalError, psycopg.ProgrammingError) as exc:
+    except psycopg.ProgrammingError as exc:
+        # libpq's parse errors quote pieces of the DSN (a password too).
+        raise DatabaseUnavailableError(
+            f"cannot parse the connection string ({resolved.source}): check its "
+            "syntax (key=value pairs, or a postgresql:// URI with special "
+            "characters percent-encoded)"
+        ) from exc
+    except psycopg.OperationalError as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise DatabaseUnavailableError(
             f"cannot connect to PostgreSQL ({resolved.describe()}): "
-            f"{first_line}. Check --dsn / EVCAP_DSN / PGHOST, or unset them "
-            "to use the embedded server."
+            f"{redact(first_line, resolved.dsn)}. Check --dsn / EVCAP_DSN / "
+            "PGHOST, or unset them to use the embedded server."
         ) from exc
+
+
+def secrets(dsn: str = "", environ: Mapping[str, str] | None = None) -> set[str]:
+    """Passwords evcap may hold: of ``dsn``, ``EVCAP_DSN`` and ``PGPASSWORD``.
+
+    Also for a DSN libpq cannot parse (a ``password=`` pair or the password of
+    a URI), so that no message echoes it.
+    """
+    env = os.environ if environ is None else environ
+    found: set[str] = set()
+    for text in (dsn, env.get("EVCAP_DSN", "")):
+        if not text:
+            continue
+        try:
+            password = conninfo.conninfo_to_dict(text).get("password")
+            if password:
+                found.add(str(password))
+        except psycopg.ProgrammingError:
+            pass
+        found.update(_PASSWORD_PAIR.findall(text))
+        found.update(p for p in _URI_PASSWORD.findall(text) if p)
+    if env.get("PGPASSWORD"):
+        found.add(env["PGPASSWORD"])
+    found.update(_quoted_password_values(dsn))
+    return {s for s in found if len(s) >= 1}
+
+
+def _quoted_password_values(text: str) -> list[str]:
+    out = []
+    for quoted in _QUOTED_PASSWORD.findall(text or ""):
+        out.append(quoted.replace("\\'", "'"))
+    return out
+
+
+_PASSWORD_PAIR = re.compile(r"password\s*=\s*([^\s']+)")
+_QUOTED_PASSWORD = re.compile(r"password\s*=\s*'((?:[^'\\]|\\.)*)'")
+_URI_PASSWORD = re.compile(r"://[^:/@\s]*:([^@\s]*)@")
+
+
+def redact(text: str, dsn: str = "", environ: Mapping[str, str] | None = None) -> str:
+    """``text`` with every password of :func:`secrets` replaced by ``***``."""
+    for secret in sorted(secrets(dsn, environ), key=len, reverse=True):
+        text = text.replace(secret, "***")
+        encoded = quote(secret, safe="")
+        if encoded != secret:
+            text = text.replace(encoded, "***")
+    return text
+
+
+def display_dsn(dsn: str) -> str:
+    """``dsn`` without its password, for messages (``password`` dropped)."""
+    try:
+        params = conninfo.conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return "<an unparsable DSN>"
+    had_password = params.pop("password", None) is not None
+    shown = conninfo.make_conninfo("", **params)
+    return shown + (" (password not shown)" if had_password else "")
 
 
 @contextmanager
@@ -295,7 +362,12 @@ def dsn_to_libpq_env(dsn: str) -> dict[str, str]:
     try:
         params = conninfo.conninfo_to_dict(dsn)
     except psycopg.ProgrammingError as exc:
-        raise ConfigError(f"cannot parse the DSN: {exc}") from exc
+        # libpq's message quotes pieces of the DSN (a password too): not shown.
+        raise ConfigError(
+            "cannot parse the connection string: check its syntax (key=value "
+            "pairs, or a postgresql:// URI with special characters "
+            "percent-encoded)"
+        ) from exc
     return {
         LIBPQ_PARAMETER_VARIABLES[k]: str(v)
         for k, v in params.items()
@@ -304,12 +376,15 @@ def dsn_to_libpq_env(dsn: str) -> dict[str, str]:
 
 
 def effective_libpq_env(dsn: str) -> dict[str, str]:
-    """libpq variables naming exactly the server, database and user ``dsn`` reaches.
+    """libpq variables naming exactly the connection ``dsn`` makes.
 
     Connects once, so a service file, ``PG*`` variables already in the
-    environment and libpq defaults are resolved the way psycopg resolves
-    them; other parameters of the DSN (``sslmode``, ...) pass through. A
-    process given these variables (dbt) talks to the same database as evcap.
+    environment, a password file and libpq defaults are resolved the way
+    psycopg resolves them; then every libpq parameter that has a value passes
+    through its environment variable (``sslmode`` as ``PGSSLMODE``,
+    ``sslrootcert`` as ``PGSSLROOTCERT``, ``target_session_attrs``, ...), the
+    service itself excepted (its values are now explicit). A process given
+    these variables (dbt) talks to the same database, the same way, as evcap.
 
     Raises
     ------
@@ -319,6 +394,13 @@ def effective_libpq_env(dsn: str) -> dict[str, str]:
     env = dsn_to_libpq_env(dsn)
     env.pop("PGSERVICE", None)  # resolved below into explicit values
     with connect(dsn) as conn:
+        for option in conn.pgconn.info:
+            if option.envvar is None or option.val is None:
+                continue
+            name = option.envvar.decode()
+            if name in _NOT_PASSED:
+                continue
+            env[name] = option.val.decode()
         info = conn.info
         env.update(
             {
@@ -330,7 +412,13 @@ def effective_libpq_env(dsn: str) -> dict[str, str]:
         )
         if info.password:
             env["PGPASSWORD"] = str(info.password)
+    env = {k: v for k, v in env.items() if v != "" or k == "PGPASSWORD"}
+    env.pop("PGSERVICE", None)
     return env
+
+
+#: Variables not handed on: the service (resolved into explicit values).
+_NOT_PASSED = frozenset({"PGSERVICE", "PGSERVICEFILE", "PGHOSTADDR"})
 
 
 def with_database(dsn: str, database: str) -> str:

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evcap.db import effective_libpq_env, project_dir
-from evcap.errors import DbtRunError
+from evcap.db import effective_libpq_env, project_dir, secrets
+from evcap.errors import ConfigError, DbtRunError
 
 DEFAULT_TARGET_SCHEMA = "evcap"
 
@@ -126,6 +126,12 @@ def run_dbt(
     DatabaseUnavailableError
         When the database cannot be reached (checked before dbt starts).
     """
+    edm_schema = str((vars or {}).get("edm_schema", "edm"))
+    if target_schema == edm_schema:
+        raise ConfigError(
+            f"the target schema {target_schema!r} is the EDM source schema: evcap "
+            "never writes to its source; choose another --schema"
+        )
     command = [dbt_executable(), *args]
     if vars:
         command += ["--vars", json.dumps(dict(vars))]
@@ -137,6 +143,11 @@ def run_dbt(
     results_file = target / "run_results.json"
     # A failing run may write none: never report an earlier run's results.
     results_file.unlink(missing_ok=True)
+    hidden = sorted(
+        secrets(dsn) | ({env["PGPASSWORD"]} if env.get("PGPASSWORD") else set()),
+        key=len,
+        reverse=True,
+    )
     lines: list[str] = []
     with subprocess.Popen(
         command,
@@ -147,7 +158,10 @@ def run_dbt(
         text=True,
     ) as process:
         assert process.stdout is not None
-        for line in process.stdout:
+        for raw in process.stdout:
+            line = raw
+            for secret in hidden:  # dbt never should print one; be sure
+                line = line.replace(secret, "***")
             lines.append(line)
             if echo:
                 sys.stdout.write(line)
@@ -164,6 +178,10 @@ def run_dbt(
             for line in output.splitlines()
             if "ERROR" in line or "Error" in line or "FAIL" in line
         ]
+        if "Encountered an error:" in output:
+            # dbt stopped before running nodes: its message follows this line
+            tail = output.split("Encountered an error:", 1)[1].strip().splitlines()
+            errors = [line for line in tail if line.strip()][:15]
         summary = "\n".join(errors[-20:]) or output[-2000:]
         raise DbtRunError(
             f"dbt {' '.join(args)} failed (exit {returncode}):\n{summary}"

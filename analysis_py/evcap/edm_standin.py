@@ -109,7 +109,8 @@ def install_standin(
     -------
     str
         The geometry column type used: ``geometry(Geometry,4326)`` when
-        PostGIS is available, else ``text`` (WKT).
+        PostGIS is available (and this role may create the extension), else
+        ``text`` (WKT).
 
     Raises
     ------
@@ -141,8 +142,12 @@ def install_standin(
         conn.execute(sql.SQL("drop schema {} cascade").format(ident))
     geometry_type = "text"
     if has_postgis(conn):
-        conn.execute("create extension if not exists postgis")
-        geometry_type = "geometry(Geometry,4326)"
+        try:
+            with conn.transaction():  # a savepoint: a refusal leaves no trace
+                conn.execute("create extension if not exists postgis")
+            geometry_type = "geometry(Geometry,4326)"
+        except psycopg.errors.InsufficientPrivilege:
+            pass  # installable but not by this role: WKT text, as without it
     template = (
         resources.files("evcap").joinpath("sql/edm_standin.sql").read_text("utf-8")
     )

@@ -29,27 +29,34 @@ draws ``c * p_i`` kW, with ``p_i`` its power and ``c`` the coincidence factor
     power subject to every placed transformer's and every ancestor's firm
     headroom. When no ancestor binds, the result is exactly the independent
     max-power fits. When one binds, HiGHS finds the maximum total power
-    (proven optimal, gap 0); the split of the ancestor's headroom among the
-    transformers is HiGHS's (deterministic: same input, same output), and
-    each transformer's mix is then the canonical one (fewest chargers, then
-    lexicographic) of exactly its share. With ``objective="chargers"`` the
-    number of chargers is maximised (proven), then the power among those
-    mixes, for at most :data:`JOINT_TIE_BREAK_SECONDS` per group.
+    (proven optimal, gap 0, on exact integer data); the split of the
+    ancestor's headroom among the transformers is HiGHS's (deterministic:
+    same input, same output, no wall-clock limit), and each transformer's mix
+    is then the canonical one (fewest chargers, then lexicographic) of
+    exactly its share. A transformer that gets less power than it would
+    alone is reported as ``ancestor_limited``. With ``objective="chargers"``
+    the number of chargers is maximised (proven), then the power among those
+    mixes, searching at most :data:`MILP_NODE_LIMIT` branch-and-bound nodes
+    (a work limit, not a time limit: the same answer on any machine).
     Ancestors with unknown headroom (no rating, no data) do not constrain and
     are reported as ``ancestor_headroom_unknown``; one with no headroom gives
     its transformers 0 (``ancestor_no_headroom``).
 
-Exact arithmetic: the mix modes work in integer microwatts (1 unit = 1 µW =
-1e-9 kW, :data:`UNITS_PER_KW`). A draw ``c * p`` is taken as the exact decimal
-product of ``c`` and ``p`` as written (their shortest ``repr``) and rounded UP
-to the µW; it is exact whenever ``c * p`` has at most 9 decimals in kW (e.g.
-``c = 0.1234567``, ``p = 7.2``). A budget is floored to the µW after adding
-1 µW (so that exact multiples survive float noise). So a mix never draws more
-than its budget: ``sum c * p_i * n_i <= B`` (up to that 1e-9 kW), in every
-mode, and with one type ``max-power`` gives exactly the ``single`` count.
-``leftover_kw`` is computed the same exact way (budget minus the exact
-decimal draws), so a mix that uses the whole budget leaves exactly 0. A budget
-that is not finite (``inf``) is a :class:`ConfigError`. With the optional
+Exact arithmetic, for any finite coincidence and power: every mode works in
+rational numbers. A draw ``c * p`` is the exact product of ``c`` and ``p`` as
+written (their shortest ``repr``), a budget ``B`` is taken as written too. A
+count vector ``n`` fits ``B`` when ``sum n_i * c * p_i <= B + 1e-9 * d_max``
+with ``d_max`` the largest draw among the types the transformer can supply:
+exactly the rule ``floor(B / (c * p) + 1e-9)`` of ``single`` (and of the SQL
+mart) when there is one type, so with one type ``max-power`` equals ``single``
+for every budget. The tolerance (1e-9 of one charger's draw) only absorbs the
+float noise of a budget computed in SQL. The draws are scaled to integers by
+their greatest common divisor (:func:`exact_units`); the search is then an
+exact integer search (a bitset of reachable sums, or a deterministic
+enumeration when the common unit is very fine) that cannot miss a feasible
+mix. ``leftover_kw`` is computed the same exact way (budget minus the exact
+draws), so a mix that uses the whole budget leaves exactly 0. A budget that
+is not finite (``inf``) is a :class:`ConfigError`. With the optional
 ``fill_leftover`` the proportion modes add the max-power mix of the leftover.
 
 Types a transformer cannot supply get 0 in every mode, with the reasons and
@@ -119,11 +126,9 @@ DIM_COLUMNS = (
 )
 HEADROOM_COLUMNS = ("grid_id", "transformer_id", "window_name", "firm_headroom_kw")
 
-UNITS_PER_KW = 1_000_000_000
-"""Integer units of the mix modes: 1 unit = 1 µW (1e-9 kW)."""
-
-SINGLE_EPSILON = 1e-9
-"""Tolerance of the single-type count rule, as in the SQL mart."""
+SINGLE_EPSILON = Fraction(1, 1_000_000_000)
+"""Tolerance of the count rule, in draws of one charger: ``floor(B / d + 1e-9)``
+as in the SQL mart."""
 
 MAX_LOW_VOLTAGE_V = 1000.0
 """Chargers connect at low voltage: a transformer whose secondary is above this
@@ -132,14 +137,18 @@ MAX_LOW_VOLTAGE_V = 1000.0
 
 BITSET_LIMIT_BITS = 1 << 26
 """Largest budget (in units of the gcd of the draws) solved by the exact
-bitset search; larger ones go to HiGHS."""
+bitset search; larger ones go to the exact enumeration."""
 
-MILP_SECONDS = 60.0
-"""Time HiGHS may take to prove a joint (or fallback) fit optimal."""
+ENUMERATION_LIMIT = 2_000_000
+"""Nodes the exact enumeration may visit (a work limit, same on any machine);
+beyond it the fit is a :class:`ConfigError` asking for rounder powers."""
 
-JOINT_TIE_BREAK_SECONDS = 2.0
-"""Time for the second stage of ``objective="chargers"`` (most power among
-the mixes with the most chargers); the best mix found by then is kept."""
+MILP_NODE_LIMIT = 200_000
+"""Branch-and-bound nodes HiGHS may use per joint group (a work limit)."""
+
+MILP_SAFE_INTEGER = 1 << 31
+"""Largest scaled weight or capacity given to HiGHS: its float arithmetic is
+exact on integers this size, and every solution is re-checked in integers."""
 
 _MILP_OPTIONS: dict[str, Any] = {"mip_rel_gap": 0.0, "presolve": True}
 
@@ -323,7 +332,18 @@ def _resolve_chargers(
 
 def _decimal(value: float) -> Fraction:
     """The exact decimal a float was written as (its shortest ``repr``)."""
-    return Fraction(repr(float(value)))
+    numerator, denominator = _decimal_ratio(value)
+    return Fraction(numerator, denominator)
+
+
+def _decimal_ratio(value: float) -> tuple[int, int]:
+    """``_decimal(value)`` as (numerator, denominator), fast (no ``Fraction``)."""
+    text = repr(float(value))
+    if "e" in text or "n" in text:  # 1e-07, inf, nan: the slow, general way
+        exact = Fraction(text)
+        return exact.numerator, exact.denominator
+    whole, _, decimals = text.partition(".")
+    return int(whole + decimals), 10 ** len(decimals)
 
 
 def draw_kw(power_kw: float, coincidence: float = 1.0) -> Fraction:
@@ -331,13 +351,51 @@ def draw_kw(power_kw: float, coincidence: float = 1.0) -> Fraction:
     return _decimal(coincidence) * _decimal(power_kw)
 
 
-def draw_units(power_kw: float, coincidence: float = 1.0) -> int:
-    """Draw of one charger, ``coincidence * power_kw``, in integer µW.
+def exact_units(draws_kw: Sequence[Fraction]) -> tuple[Fraction, list[int]]:
+    """The common unit of exact draws and each draw as a whole number of it.
 
-    Rounded UP (exact when the draw has at most 9 decimals in kW), so that
-    integer sums of draws never undercount the power of a mix.
+    Parameters
+    ----------
+    draws_kw : sequence of Fraction
+        Exact draws, kW (> 0).
+
+    Returns
+    -------
+    (Fraction, list of int)
+        The greatest common divisor ``u`` of the draws (kW) and ``d_i / u``.
     """
-    return math.ceil(draw_kw(power_kw, coincidence) * UNITS_PER_KW)
+    if not draws_kw or any(d <= 0 for d in draws_kw):
+        raise InvalidChargerError("charger draws must be > 0 kW")
+    scale = math.lcm(*(d.denominator for d in draws_kw))
+    ints = [d.numerator * (scale // d.denominator) for d in draws_kw]
+    g = math.gcd(*ints)
+    return Fraction(g, scale), [i // g for i in ints]
+
+
+def capacity_units(budget_kw: float, unit_kw: Fraction, max_weight: int) -> int:
+    """A budget as a whole number of ``unit_kw``, with the count-rule tolerance.
+
+    ``floor(B / u + 1e-9 * max_weight)``: a mix of draws (in units) fits when
+    its sum is at most this; with one type of weight ``w`` that is exactly
+    ``floor(B / (u w) + 1e-9)`` chargers, the rule of :func:`single_count`.
+
+    Raises
+    ------
+    ConfigError
+        When ``budget_kw`` is not finite.
+    """
+    _check_finite_budget(budget_kw)
+    bn, bd = _decimal_ratio(budget_kw)
+    return _capacity(bn, bd, unit_kw, max_weight)
+
+
+_E = SINGLE_EPSILON.denominator
+
+
+def _capacity(bn: int, bd: int, unit_kw: Fraction, weight: int) -> int:
+    """``floor(bn / bd / unit_kw + 1e-9 * weight)`` in integers."""
+    un, ud = unit_kw.numerator, unit_kw.denominator
+    return (bn * ud * _E + weight * bd * un) // (bd * un * _E)
 
 
 def _check_finite_budget(budget_kw: float) -> None:
@@ -348,23 +406,12 @@ def _check_finite_budget(budget_kw: float) -> None:
         )
 
 
-def budget_units(budget_kw: float) -> int:
-    """A budget in kW as integer µW (floored after adding 1 µW).
-
-    Raises
-    ------
-    ConfigError
-        When ``budget_kw`` is not finite.
-    """
-    _check_finite_budget(budget_kw)
-    return math.floor(Fraction(budget_kw) * UNITS_PER_KW + 1)
-
-
 def single_count(budget_kw: float, power_kw: float, coincidence: float = 1.0) -> int:
     """``floor(budget_kw / (coincidence * power_kw) + 1e-9)``, never below 0.
 
-    The rule of the SQL mart ``transformer_charger_fit``, in the same float
-    arithmetic.
+    The rule of the SQL mart ``transformer_charger_fit``, computed exactly on
+    the numbers as written (SQL uses floats; they agree except within 1e-15
+    of the rounding edge).
 
     Raises
     ------
@@ -372,7 +419,8 @@ def single_count(budget_kw: float, power_kw: float, coincidence: float = 1.0) ->
         When ``budget_kw`` is not finite.
     """
     _check_finite_budget(budget_kw)
-    return max(0, math.floor(budget_kw / (coincidence * power_kw) + SINGLE_EPSILON))
+    ratio = _decimal(budget_kw) / draw_kw(power_kw, coincidence)
+    return max(0, math.floor(ratio + SINGLE_EPSILON))
 
 
 def _bitset_bytes(value: int, nbits: int) -> bytes:
@@ -400,7 +448,7 @@ def _best_subset_sum(
     us = [min(bounds[i], capacity // weights[i]) for i in active]
     cap = capacity // g
     if cap > BITSET_LIMIT_BITS:
-        counts = _milp_subset_sum(ws, us, cap)
+        counts = _reduced_subset_sum(ws, us, cap)
     else:
         counts = _bitset_subset_sum(ws, us, cap)
     for i, n in zip(active, counts, strict=True):
@@ -514,38 +562,78 @@ def _fewest_items(ws: list[int], us: list[int], suffix: list[bytes], value: int)
     return best[0]
 
 
-def _milp_subset_sum(ws: list[int], us: list[int], cap: int) -> list[int]:
-    """HiGHS fallback of :func:`_bitset_subset_sum` for very fine units."""
-    m = len(ws)
-    weights = np.array(ws, dtype=float)
-    ones = np.ones(m)
-    upper = np.array(us, dtype=float)
-    x = _milp(-weights, [(weights, -np.inf, float(cap))], upper)
-    value = round(float(weights @ x))
-    if value > cap:
-        raise ConfigError(
-            "the charger mix needs finer arithmetic than HiGHS offers here; "
-            "round the coincidence factor to fewer decimals"
-        )
-    x = _milp(ones, [(weights, float(value), float(value))], upper)
-    items = round(float(ones @ x))
-    fixed: list[tuple[np.ndarray, float, float]] = [
-        (weights, float(value), float(value)),
-        (ones, float(items), float(items)),
+def _reduced_subset_sum(ws: list[int], us: list[int], cap: int) -> list[int]:
+    """:func:`_bitset_subset_sum` for a budget of very many chargers.
+
+    With ``h`` the first heaviest type (weight ``W``) unbounded, the
+    canonical optimum (most power, fewest chargers, lexicographically
+    largest) holds less than ``L = lcm(ws)`` of every other type's weight:
+    ``L / w_j`` chargers of type j could be swapped for ``L / W`` of type h,
+    same power, fewer (or as many, earlier) chargers. So it holds at least
+    ``m = (cap - W - (k - 1) L) // W`` of type h: those are fixed and the
+    rest, below ``(k - 1) L + 2 W``, solved by the bitset search. Otherwise
+    (a bound on type h, or a huge ``L``) the exact enumeration.
+    """
+    h = ws.index(max(ws))
+    w_h = ws[h]
+    span = (len(ws) - 1) * math.lcm(*ws)
+    if us[h] != cap // w_h or span + 2 * w_h > BITSET_LIMIT_BITS:
+        return _enumerate_subset_sum(ws, us, cap)
+    fixed = max(0, (cap - w_h - span) // w_h)
+    rest = cap - fixed * w_h
+    bounds = [
+        min(u - (fixed if j == h else 0), rest // w)
+        for j, (w, u) in enumerate(zip(ws, us, strict=True))
     ]
-    counts: list[int] = []
-    for j in range(m):
-        unit = np.zeros(m)
-        unit[j] = 1.0
-        x = _milp(-unit, fixed, upper)
-        counts.append(round(float(x[j])))
-        fixed.append((unit, float(counts[-1]), float(counts[-1])))
-    if sum(w * n for w, n in zip(ws, counts, strict=True)) != value:
-        raise ConfigError(
-            "the charger mix needs finer arithmetic than HiGHS offers here; "
-            "round the coincidence factor to fewer decimals"
-        )
+    counts = _bitset_subset_sum(ws, bounds, rest)
+    counts[h] += fixed
     return counts
+
+
+def _enumerate_subset_sum(ws: list[int], us: list[int], cap: int) -> list[int]:
+    """Exact :func:`_bitset_subset_sum` for fine units: depth-first enumeration.
+
+    Types in the given order, counts from high to low; the last type's count
+    is the largest that fits. Branches that cannot reach the best power found
+    are cut. Visits at most :data:`ENUMERATION_LIMIT` nodes (deterministic),
+    else :class:`ConfigError`.
+    """
+    m = len(ws)
+    reach = [0] * (m + 1)
+    for j in range(m - 1, -1, -1):
+        reach[j] = reach[j + 1] + ws[j] * us[j]
+    counts = [0] * m
+    best: list[Any] = [(-1, 0, ())]
+    work = [0]
+
+    def dfs(j: int, used: int, items: int) -> None:
+        work[0] += 1
+        if work[0] > ENUMERATION_LIMIT:
+            raise ConfigError(
+                "the charger powers have so many decimals that the exact mix "
+                f"search needs more than {ENUMERATION_LIMIT:,} steps; round "
+                "power_kw (and the coincidence factor) to fewer decimals"
+            )
+        w = ws[j]
+        top = min(us[j], (cap - used) // w)
+        if j == m - 1:
+            counts[j] = top
+            key = (used + top * w, -(items + top), tuple(counts))
+            if key > best[0]:
+                best[0] = key
+            return
+        for n in range(top, -1, -1):
+            reached = used + n * w
+            if min(cap, reached + reach[j + 1]) < best[0][0]:
+                break
+            if best[0][0] == cap and items + n > -best[0][1]:
+                continue
+            counts[j] = n
+            dfs(j + 1, reached, items + n)
+        counts[j] = 0
+
+    dfs(0, 0, 0)
+    return list(best[0][2])
 
 
 def _milp(
@@ -553,13 +641,20 @@ def _milp(
     rows: Sequence[tuple[np.ndarray, float, float]],
     upper: np.ndarray,
     lower: np.ndarray | None = None,
-    time_limit: float | None = None,
-) -> np.ndarray:
+    *,
+    best_effort: bool = False,
+) -> np.ndarray | None:
     """Minimise ``objective @ x`` over integer ``x`` (HiGHS); rounded solution.
 
-    Without ``time_limit`` the solution is proven optimal (relative gap 0) or
-    :class:`ConfigError` is raised after :data:`MILP_SECONDS`; with it, the
-    best solution found in that time is returned.
+    HiGHS may search :data:`MILP_NODE_LIMIT` nodes (a work limit: the same
+    answer on any machine). The solution is proven optimal (relative gap 0)
+    or :class:`ConfigError` is raised; with ``best_effort`` the best solution
+    found within the limit is returned (None when there is none).
+
+    Raises
+    ------
+    _InfeasibleError
+        When there is no integer solution.
     """
     from scipy.optimize import Bounds, LinearConstraint, milp
 
@@ -567,7 +662,7 @@ def _milp(
     constraints = [
         LinearConstraint(np.atleast_2d(a), lb, ub) for a, lb, ub in rows if len(a)
     ]
-    options = {**_MILP_OPTIONS, "time_limit": time_limit or MILP_SECONDS}
+    options = {**_MILP_OPTIONS, "node_limit": MILP_NODE_LIMIT}
     with _quiet_stdout():
         result = milp(
             objective,
@@ -576,17 +671,15 @@ def _milp(
             bounds=Bounds(np.zeros(n) if lower is None else lower, upper),
             options=options,
         )
-    if result.x is None:
-        if result.status == 2:
-            raise _InfeasibleError(str(result.message))
+    if result.status == 2:
+        raise _InfeasibleError(str(result.message))
+    if result.x is None and best_effort:
+        return None
+    if result.x is None or (result.status != 0 and not best_effort):
         raise ConfigError(
-            f"the charger-mix optimiser gave up ({result.message}); fit fewer "
-            "transformers at once"
-        )
-    if result.status != 0 and time_limit is None:
-        raise ConfigError(
-            f"the charger-mix optimiser did not prove optimality within "
-            f"{MILP_SECONDS:g} s; fit fewer transformers at once"
+            "the charger-mix optimiser did not prove optimality within "
+            f"{MILP_NODE_LIMIT:,} nodes ({result.message}); fit fewer "
+            "transformers at once (--transformers) or use --objective power"
         )
     solution: np.ndarray = np.rint(np.asarray(result.x, dtype=float))
     return solution
@@ -965,6 +1058,7 @@ def _fit_site(
     site: _Site,
     chargers: Sequence[ChargerType],
     draws: Sequence[int],
+    unit: Fraction,
     coincidence: float,
     shares: Sequence[Fraction] | None,
     lo: Sequence[int],
@@ -982,15 +1076,16 @@ def _fit_site(
         for r in compat
     ]
     ok = [r is None for r in base]
-    below_one = [
-        single_count(budget_kw, c.power_kw, coincidence) < 1 if ok[i] else False
-        for i, c in enumerate(chargers)
+    _check_finite_budget(budget_kw)
+    bn, bd = _decimal_ratio(budget_kw)
+    # floor(B / d_i + 1e-9) for each type, in integers (= single_count)
+    singles = [
+        max(0, _capacity(bn, bd, unit, draws[i]) // draws[i]) if ok[i] else 0
+        for i in range(k)
     ]
+    below_one = [ok[i] and singles[i] < 1 for i in range(k)]
     if mode == "single":
-        counts = [
-            single_count(budget_kw, c.power_kw, coincidence) if ok[i] else 0
-            for i, c in enumerate(chargers)
-        ]
+        counts = singles
         reasons = [
             base[i] or ("headroom_below_one_charger" if counts[i] < 1 else None)
             for i in range(k)
@@ -998,7 +1093,9 @@ def _fit_site(
         return _Fit(counts, reasons)
     if budget_kw <= 0:
         return _Fit([0] * k, base)
-    capacity = budget_units(budget_kw)
+    capacity = _capacity(
+        bn, bd, unit, max((draws[i] for i in range(k) if ok[i]), default=1)
+    )
     counts = [0] * k
     if mode == "max-power":
         if any(lo[i] > 0 and not ok[i] for i in range(k)):
@@ -1073,6 +1170,7 @@ def _fit_joint(
     window: str,
     chargers: Sequence[ChargerType],
     draws: Sequence[int],
+    unit: Fraction,
     coincidence: float,
     lo: Sequence[int],
     hi: Sequence[int | None],
@@ -1096,7 +1194,7 @@ def _fit_joint(
         site = sites[key]
         own = budget(key)
         single = _fit_site(
-            "single", own, site, chargers, draws, coincidence, None, lo, hi, False
+            "single", own, site, chargers, draws, unit, coincidence, None, lo, hi, False
         )
         chain = _ancestors(sites, key)
         chains[key] = chain
@@ -1134,7 +1232,7 @@ def _fit_joint(
 
     for members in groups.values():
         _solve_joint_group(
-            members, chains, budget, ok_types, draws, lo, hi, objective, fits
+            members, chains, budget, ok_types, draws, unit, lo, hi, objective, fits
         )
     return fits
 
@@ -1145,6 +1243,7 @@ def _solve_joint_group(
     budget: Any,
     ok_types: Mapping[tuple[str, str], list[bool]],
     draws: Sequence[int],
+    unit: Fraction,
     lo: Sequence[int],
     hi: Sequence[int | None],
     objective: Objective,
@@ -1157,24 +1256,6 @@ def _solve_joint_group(
     infeasible_min = any(
         lo[i] > 0 and not ok_types[key][i] for key in members for i in range(k)
     )
-    nodes: dict[tuple[str, str], list[int]] = {}
-    for v, (key, _i) in enumerate(variables):
-        for node in (key, *chains[key]):
-            if budget(node) is not None:
-                nodes.setdefault(node, []).append(v)
-    if variables and not infeasible_min:
-        g = math.gcd(*(draws[i] for _key, i in variables))
-        weights = np.array([draws[i] // g for _key, i in variables], dtype=float)
-        caps = {node: budget_units(budget(node)) // g for node in nodes}
-        upper = np.array(
-            [
-                float(min(caps[key] // (draws[i] // g), _or(hi[i], caps[key])))
-                for key, i in variables
-            ]
-        )
-        lower = np.array([lo[i] for _key, i in variables], dtype=float)
-        if np.any(lower > upper):
-            infeasible_min = True
 
     def mark_infeasible() -> None:
         for key in members:
@@ -1190,9 +1271,20 @@ def _solve_joint_group(
         return
     if not variables:
         return
+    # One tolerance for the group: 1e-9 of the largest draw placed in it.
+    max_weight = max(draws[i] for _key, i in variables)
+    nodes: dict[tuple[str, str], list[int]] = {}
+    for v, (key, _i) in enumerate(variables):
+        for node in (key, *chains[key]):
+            if budget(node) is not None:
+                nodes.setdefault(node, []).append(v)
+    cap_units = {node: capacity_units(budget(node), unit, max_weight) for node in nodes}
+    for key in members:  # a transformer's own rule: as in max-power
+        own_weight = max(draws[i] for i in range(k) if ok_types[key][i])
+        cap_units[key] = capacity_units(budget(key), unit, own_weight)
 
     def own_mix(key: tuple[str, str], capacity: int) -> list[int] | None:
-        """Canonical max-power mix of one transformer within ``capacity`` mW."""
+        """Canonical max-power mix of one transformer within ``capacity`` units."""
         idx = [i for i in range(k) if ok_types[key][i]]
         counts = solve_max_power(
             [draws[i] for i in idx],
@@ -1207,26 +1299,51 @@ def _solve_joint_group(
             full[i] = n
         return full
 
-    def used_mw(vs: Sequence[int], counts: Sequence[int]) -> int:
+    def used_units(vs: Sequence[int], counts: Sequence[int]) -> int:
         return sum(draws[variables[v][1]] * counts[v] for v in vs)
 
-    if objective == "power":
-        # Independent optima; when no ancestor binds they are the joint optimum.
-        independent: list[int] = []
-        for key in members:
-            own = own_mix(key, budget_units(budget(key)))
-            if own is None:
-                mark_infeasible()
-                return
-            independent += [own[i] for i in range(k) if ok_types[key][i]]
-        if all(
-            used_mw(vs, independent) <= budget_units(budget(node))
-            for node, vs in nodes.items()
-        ):
-            for v, (key, i) in enumerate(variables):
-                fits[key].counts[i] = independent[v]
+    # Independent optima: each transformer alone under its own headroom.
+    independent: list[int] = []
+    for key in members:
+        own = own_mix(key, cap_units[key])
+        if own is None:
+            mark_infeasible()
             return
+        independent += [own[i] for i in range(k) if ok_types[key][i]]
+    alone = {
+        key: used_units(
+            [v for v, (kk, _i) in enumerate(variables) if kk == key], independent
+        )
+        for key in members
+    }
+    if objective == "power" and all(
+        used_units(vs, independent) <= cap_units[node] for node, vs in nodes.items()
+    ):
+        # No ancestor binds: the independent optima are the joint optimum.
+        for v, (key, i) in enumerate(variables):
+            fits[key].counts[i] = independent[v]
+        return
 
+    g = math.gcd(*(draws[i] for _key, i in variables))
+    weights_int = [draws[i] // g for _key, i in variables]
+    caps = {node: cap // g for node, cap in cap_units.items()}
+    if max(weights_int) > MILP_SAFE_INTEGER or max(caps.values()) > MILP_SAFE_INTEGER:
+        raise ConfigError(
+            "joint fit: the charger powers (times the coincidence factor) have "
+            "too many decimals for an exact network search; round power_kw to "
+            "fewer decimals, or fit with --mode max-power"
+        )
+    weights = np.array(weights_int, dtype=float)
+    upper = np.array(
+        [
+            float(min(caps[key] // (draws[i] // g), _or(hi[i], caps[key])))
+            for key, i in variables
+        ]
+    )
+    lower = np.array([lo[i] for _key, i in variables], dtype=float)
+    if np.any(lower > upper):
+        mark_infeasible()
+        return
     rows: list[tuple[np.ndarray, float, float]] = []
     for node, vs in nodes.items():
         row = np.zeros(len(variables))
@@ -1238,17 +1355,17 @@ def _solve_joint_group(
             x = _milp(-weights, rows, upper, lower)
         else:
             x = _milp(-ones, rows, upper, lower)
+            assert x is not None
             best = float(np.rint(ones @ x))
-            x = _milp(
-                -weights,
-                [*rows, (ones, best, best)],
-                upper,
-                lower,
-                time_limit=JOINT_TIE_BREAK_SECONDS,
+            tie = _milp(
+                -weights, [*rows, (ones, best, best)], upper, lower, best_effort=True
             )
+            if tie is not None and float(weights @ tie) >= float(weights @ x):
+                x = tie
     except _InfeasibleError:
         mark_infeasible()
         return
+    assert x is not None
     counts = [int(v) for v in x]
     if objective == "power":
         # Each transformer's share of the optimum as its canonical mix
@@ -1256,22 +1373,60 @@ def _solve_joint_group(
         canonical: list[int] = []
         for key in members:
             vs = [v for v, (kk, _i) in enumerate(variables) if kk == key]
-            own = own_mix(key, used_mw(vs, counts))
+            own = own_mix(key, used_units(vs, counts))
             assert own is not None
             canonical += [own[i] for i in range(k) if ok_types[key][i]]
         counts = canonical
     # Verify in exact integers (HiGHS works in floats).
     for node, vs in nodes.items():
-        if used_mw(vs, counts) > budget_units(budget(node)):  # pragma: no cover
+        if used_units(vs, counts) > cap_units[node]:  # pragma: no cover
             raise ConfigError(
                 f"joint fit violates the headroom of {node[1]}; please report"
             )
     for v, (key, i) in enumerate(variables):
         fits[key].counts[i] = counts[v]
+    # A transformer that gets less than it would alone: an ancestor holds it.
+    for key in members:
+        vs = [v for v, (kk, _i) in enumerate(variables) if kk == key]
+        if objective == "power":
+            limited = used_units(vs, counts) < alone[key]
+        else:
+            limited = sum(counts[v] for v in vs) < _most_chargers(
+                [draws[i] for _kk, i in (variables[v] for v in vs)],
+                cap_units[key],
+                [lo[i] for _kk, i in (variables[v] for v in vs)],
+                [hi[i] for _kk, i in (variables[v] for v in vs)],
+            )
+        if limited:
+            fits[key].reasons = [
+                "ancestor_limited"
+                if ok and r in (None, "ancestor_headroom_unknown")
+                else r
+                for ok, r in zip(ok_types[key], fits[key].reasons, strict=True)
+            ]
+
+
+def _most_chargers(
+    weights: Sequence[int],
+    capacity: int,
+    lo: Sequence[int],
+    hi: Sequence[int | None],
+) -> int:
+    """Most chargers within ``capacity`` (bounded counts): cheapest first."""
+    rest = capacity - sum(w * n for w, n in zip(weights, lo, strict=True))
+    total = sum(lo)
+    for j in sorted(range(len(weights)), key=lambda j: weights[j]):
+        room = rest // weights[j]
+        h = hi[j]
+        n = room if h is None else min(room, h - lo[j])
+        total += n
+        rest -= n * weights[j]
+    return total
 
 
 def fit(
     source: psycopg.Connection | Mapping[str, pd.DataFrame],
+    *,
     transformers: Sequence[str] | str | None = None,
     window: str | Sequence[str] | None = "nightly",
     chargers: pd.DataFrame | str | Path | Sequence[str] | None = None,
@@ -1284,8 +1439,8 @@ def fit(
     fill_leftover: bool = False,
     grid_id: str | None = None,
     schema: str = "evcap",
-    *,
     objective: Objective = "power",
+    progress: bool = False,
 ) -> pd.DataFrame:
     """Fit chargers on transformers, one row per transformer x window x type.
 
@@ -1323,6 +1478,8 @@ def fit(
         Schema of the marts when ``source`` is a connection.
     objective : {"power", "chargers"}
         ``joint`` mode: maximise total power (kW) or number of chargers.
+    progress : bool
+        Show a progress bar (tqdm) on stderr when it is a terminal.
 
     Returns
     -------
@@ -1334,7 +1491,7 @@ def fit(
         ``single`` mode, of the whole mix otherwise, kW), ``reason`` (null
         when fine; else a code of ``transformer_charger_fit`` or
         ``infeasible_min_count``, ``ancestor_no_headroom``,
-        ``ancestor_headroom_unknown``). Sorted by grid, transformer, window
+        ``ancestor_headroom_unknown``, ``ancestor_limited``). Sorted by grid, transformer, window
         (in the order asked) and charger type (in the order given).
 
     Raises
@@ -1379,10 +1536,8 @@ def fit(
             raise InvalidChargerError(
                 f"min count {n} of {c.name} is above its max count {h}"
             )
-    draws = [draw_units(c.power_kw, coincidence) for c in charger_list]
     exact_draws = [draw_kw(c.power_kw, coincidence) for c in charger_list]
-    if any(d <= 0 for d in draws):  # pragma: no cover - draws round up
-        raise InvalidChargerError("a charger draws nothing; check power_kw")
+    unit, draws = exact_units(exact_draws)
 
     selected = [transformers] if isinstance(transformers, str) else transformers
     if selected is not None:
@@ -1437,6 +1592,15 @@ def fit(
     budgets = _budgets(headroom, basis, windows)
 
     records: list[tuple[Any, ...]] = []
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=len(windows) * len(keys),
+        unit="transformer",
+        desc=f"fit {mode}",
+        disable=None if progress else True,
+        file=sys.stderr,
+    )
     for w in windows:
         if mode == "joint":
             joint = _fit_joint(
@@ -1446,12 +1610,14 @@ def fit(
                 w,
                 charger_list,
                 draws,
+                unit,
                 coincidence,
                 lo,
                 hi,
                 objective,
             )
         for key in keys:
+            bar.update()
             site = sites[key]
             b = budgets.get((key[0], key[1], w)) if site.rated else None
             if mode == "joint":
@@ -1463,6 +1629,7 @@ def fit(
                     site,
                     charger_list,
                     draws,
+                    unit,
                     coincidence,
                     shares,
                     lo,
@@ -1474,12 +1641,17 @@ def fit(
                 for n, c in zip(result.counts, charger_list, strict=True)
             ]
             # Leftover in exact decimals: a mix using the whole budget leaves 0.
-            used = [n * d for n, d in zip(result.counts, exact_draws, strict=True)]
-            total = sum(used, Fraction(0))
+            used = [n * d for n, d in zip(result.counts, draws, strict=True)]
+            total = sum(used)
+            ratio = None if b is None else _decimal_ratio(b)
             for i, c in enumerate(charger_list):
                 left = None
-                if b is not None:
-                    left = float(_decimal(b) - (used[i] if mode == "single" else total))
+                if ratio is not None:
+                    units = used[i] if mode == "single" else total
+                    # B - units * unit = (bn ud - units un bd) / (bd ud), rounded once
+                    left = (
+                        ratio[0] * unit.denominator - units * unit.numerator * ratio[1]
+                    ) / (ratio[1] * unit.denominator)
                 records.append(
                     (
                         key[0],
@@ -1495,6 +1667,7 @@ def fit(
                         result.reasons[i],
                     )
                 )
+    bar.close()
     window_rank = {w: i for i, w in enumerate(windows)}
     frame = pd.DataFrame.from_records(records, columns=list(OUTPUT_COLUMNS))
     if not frame.empty:
@@ -1508,9 +1681,6 @@ def fit(
         frame[column] = frame[column].astype("float64")
     frame["reason"] = frame["reason"].astype(object)
     frame.loc[frame["reason"].isna(), "reason"] = None
-    # What the numbers assumed, for write_mix (not columns of the result).
-    frame.attrs["coincidence_factor"] = float(coincidence)
-    frame.attrs["basis"] = basis
     return frame
 
 
@@ -1548,8 +1718,8 @@ alter table {table}
 def write_mix(
     conn: psycopg.Connection,
     frame: pd.DataFrame,
-    schema: str = "evcap",
     *,
+    schema: str = "evcap",
     coincidence_factor: float | None = None,
     basis: str | None = None,
 ) -> int:
@@ -1573,9 +1743,8 @@ def write_mix(
     schema : str
         Schema of the table.
     coincidence_factor, basis : optional
-        The run's coincidence factor and budget basis, stored with each row.
-        Default: columns of that name in ``frame``, else what :func:`fit`
-        recorded in ``frame.attrs``, else null.
+        The coincidence factor and budget basis the fit assumed, stored with
+        each row. Needed unless ``frame`` has columns of that name.
 
     Returns
     -------
@@ -1586,6 +1755,8 @@ def write_mix(
     ------
     SchemaError
         When ``frame`` lacks a column of :data:`OUTPUT_COLUMNS`.
+    ConfigError
+        When ``coincidence_factor`` or ``basis`` is neither given nor a column.
     """
     missing = [c for c in OUTPUT_COLUMNS if c not in frame.columns]
     if missing:
@@ -1597,7 +1768,10 @@ def write_mix(
         elif column in frame.columns:
             data[column] = frame[column].to_numpy()
         else:
-            data[column] = frame.attrs.get(column)
+            raise ConfigError(
+                f"write_mix needs {column}= (what the fit assumed), e.g. "
+                "write_mix(conn, mixes, coincidence_factor=0.8, basis='firm')"
+            )
     all_columns = (*OUTPUT_COLUMNS, *PARAMETER_COLUMNS)
     table = sql.Identifier(schema, "transformer_charger_mix")
     columns = sql.SQL(", ").join(sql.Identifier(c) for c in all_columns)

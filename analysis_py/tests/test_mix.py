@@ -31,6 +31,7 @@ from evcap.errors import (
 )
 from evcap.marts import read_mart
 
+PARAMS: dict[str, Any] = {"coincidence_factor": 1.0, "basis": "firm"}
 POWERS_KW = (1.4, 1.9, 3.3, 6.6, 7.2, 9.6, 11.5, 19.2, 22.0, 50.0)
 COINCIDENCES = (1.0, 0.9, 0.85, 0.8, 0.77, 0.5, 0.333)
 
@@ -43,6 +44,14 @@ CHARGERS = pd.DataFrame(
         "phases_required": [1, 1, 1, 3],
     }
 )
+
+
+def units(
+    powers: Sequence[float], budgets: Sequence[float], coincidence: float = 1.0
+) -> tuple[list[int], list[int]]:
+    """Draws and budgets as whole numbers of the draws' common unit."""
+    unit, weights = mix.exact_units([mix.draw_kw(p, coincidence) for p in powers])
+    return weights, [mix.capacity_units(b, unit, max(weights)) for b in budgets]
 
 
 def brute_max_power(
@@ -82,8 +91,7 @@ def brute_max_power(
 def test_max_power_matches_brute_force(
     powers: list[float], coincidence: float, budget: float, data: st.DataObject
 ) -> None:
-    weights = [mix.draw_units(p, coincidence) for p in powers]
-    capacity = mix.budget_units(budget)
+    weights, (capacity,) = units(powers, [budget], coincidence)
     lo = [data.draw(st.integers(0, 2)) for _ in powers]
     hi = [data.draw(st.one_of(st.none(), st.integers(0, 6))) for _ in powers]
     hi = [None if h is None else max(h, n) for h, n in zip(hi, lo, strict=True)]
@@ -114,7 +122,7 @@ def test_max_power_small_integers_match_brute_force(
     capacity=st.integers(0, 100),
     bound=st.integers(0, 5),
 )
-def test_highs_fallback_matches_brute_force(
+def test_enumeration_fallback_matches_brute_force(
     monkeypatch: pytest.MonkeyPatch, weights: list[int], capacity: int, bound: int
 ) -> None:
     monkeypatch.setattr(mix, "BITSET_LIMIT_BITS", 0)
@@ -143,9 +151,8 @@ def test_single_type_max_power_equals_single_count() -> None:
     for budget in budgets:
         for power in POWERS_KW:
             for c in COINCIDENCES:
-                counts = mix.solve_max_power(
-                    [mix.draw_units(power, c)], mix.budget_units(float(budget))
-                )
+                weights, caps = units([power], [float(budget)], c)
+                counts = mix.solve_max_power(weights, caps[0])
                 assert counts == [mix.single_count(float(budget), power, c)]
 
 
@@ -189,8 +196,7 @@ def test_count_proportions_is_the_largest_fitting_total(
     if not any(raw):
         raw[0] = 1
     shares = [Fraction(r, sum(raw)) for r in raw]
-    weights = [mix.draw_units(p) for p in powers]
-    capacity = mix.budget_units(budget)
+    weights, (capacity,) = units(powers, [budget])
     counts = mix.solve_count_proportions(weights, capacity, shares)
     total = sum(counts)
     assert counts == mix.apportion(total, shares)
@@ -432,10 +438,9 @@ def test_max_power_through_fit_with_bounds_and_reasons() -> None:
         min_counts={"L2_11": 1},
         max_counts={"L1": 1},
     )
-    weights = [mix.draw_units(p) for p in (1.9, 7.2, 11.5)]
-    expected = brute_max_power(
-        weights, mix.budget_units(40.0), [0, 0, 1], [1, None, None]
-    )
+    # DC50 is unsupported (400 V): the tolerance counts the supplied types only
+    weights, (capacity,) = units((1.9, 7.2, 11.5), [40.0])
+    expected = brute_max_power(weights, capacity, [0, 0, 1], [1, None, None])
     assert expected is not None
     counts = _counts(out)
     assert [counts["L1"], counts["L2_7"], counts["L2_11"]] == expected
@@ -533,9 +538,7 @@ def test_joint_matches_brute_force(
     )
     out = evcap.fit(frames, chargers=chargers, mode="joint")
     assert set(out["transformer_id"]) == set(children)
-    weights = [mix.draw_units(p) for p in powers]
-    child_caps = [mix.budget_units(b) for b in child_budgets]
-    parent_cap = mix.budget_units(parent_budget)
+    weights, (parent_cap, *child_caps) = units(powers, [parent_budget, *child_budgets])
     by_name = dict(zip(names, weights, strict=True))
     total = 0
     independent_total = 0
@@ -580,8 +583,8 @@ def test_joint_respects_the_ancestor_and_never_beats_independent() -> None:
     assert joint["power_kw"].sum() <= 50.0 + 1e-9
     # P (50 kW) binds: the joint optimum is the best single mix of 50 kW
     # whenever each part fits a child, which it does for 20 kW children here.
-    weights = [mix.draw_units(p) for p in (1.9, 7.2, 11.5)]
-    best = mix.solve_max_power(weights, mix.budget_units(50.0))
+    weights, (capacity,) = units((1.9, 7.2, 11.5), [50.0])
+    best = mix.solve_max_power(weights, capacity)
     assert best is not None
     best_kw = sum(n * p for n, p in zip(best, (1.9, 7.2, 11.5), strict=True))
     assert joint["power_kw"].sum() == pytest.approx(best_kw)
@@ -603,7 +606,9 @@ def test_joint_reports_unknown_and_full_ancestors() -> None:
     assert k12["power_kw"].sum() <= 30.0 + 1e-9
     assert k12["power_kw"].sum() > 28.0
     supported = k12[k12["charger_type"] != "DC50"]
-    assert set(supported["reason"]) <= {"ancestor_headroom_unknown"}
+    # P (30 kW) holds K1 + K2 (20 kW each) down: at least one is limited by it
+    assert "ancestor_limited" in set(supported["reason"])
+    assert set(supported["reason"]) <= {"ancestor_headroom_unknown", "ancestor_limited"}
 
 
 def test_joint_missing_rating_child_and_infeasible_min_count() -> None:
@@ -831,11 +836,11 @@ def test_read_mart_missing_table_is_a_schema_error(pg_conn: psycopg.Connection) 
 def test_write_mix_upserts(pg_conn: psycopg.Connection) -> None:
     frames = _frames({"T1": 23.0, "T2": None})
     first = evcap.fit(frames, chargers=CHARGERS, mode="max-power")
-    assert mix.write_mix(pg_conn, first, schema="results") == len(first)
+    assert mix.write_mix(pg_conn, first, schema="results", **PARAMS) == len(first)
     second = evcap.fit(
         _frames({"T1": 50.0, "T2": None}), chargers=CHARGERS, mode="max-power"
     )
-    mix.write_mix(pg_conn, second, schema="results")
+    mix.write_mix(pg_conn, second, schema="results", **PARAMS)
     stored = read_mart(pg_conn, "transformer_charger_mix", schema="results")
     assert len(stored) == len(first)
     stored = stored[list(mix.OUTPUT_COLUMNS)]
@@ -980,10 +985,10 @@ def _one_type(power: float = 7.2, name: str = "T") -> pd.DataFrame:
 def test_write_mix_replaces_every_row_of_a_group(pg_conn: psycopg.Connection) -> None:
     frames = _frames({"T1": 30.0, "T2": 12.0})
     two = evcap.fit(frames, chargers=CHARGERS.iloc[:2], mode="max-power")
-    mix.write_mix(pg_conn, two, schema="results")
+    mix.write_mix(pg_conn, two, schema="results", **PARAMS)
     # T1 again with one charger type only: the stale L2_7 row must go.
     one = evcap.fit(frames, transformers="T1", chargers=CHARGERS.iloc[:1])
-    assert mix.write_mix(pg_conn, one, schema="results") == 1
+    assert mix.write_mix(pg_conn, one, schema="results", **PARAMS) == 1
     stored = read_mart(pg_conn, "transformer_charger_mix", schema="results")
     t1 = stored[stored["transformer_id"] == "T1"]
     assert list(t1["charger_type"]) == ["L1"]
@@ -1004,7 +1009,12 @@ def test_write_mix_stores_the_parameters_and_upgrades_an_old_table(
     pg_conn.commit()
     frames = _frames({"T1": 30.0})
     out = evcap.fit(frames, chargers=CHARGERS, coincidence=0.85, basis="quantile")
-    mix.write_mix(pg_conn, out, schema="results")
+    assert not out.attrs  # no hidden metadata: the parameters are explicit
+    with pytest.raises(ConfigError, match="coincidence_factor="):
+        mix.write_mix(pg_conn, out, schema="results")
+    mix.write_mix(
+        pg_conn, out, schema="results", coincidence_factor=0.85, basis="quantile"
+    )
     stored = read_mart(pg_conn, "transformer_charger_mix", schema="results")
     assert set(stored["coincidence_factor"]) == {0.85}
     assert set(stored["basis"]) == {"quantile"}
@@ -1013,7 +1023,7 @@ def test_write_mix_stores_the_parameters_and_upgrades_an_old_table(
         "and conrelid = 'results.transformer_charger_mix'::regclass"
     ).fetchone()
     assert primary_keys == (1,)
-    # explicit parameters win over what fit recorded
+    # explicit parameters win over columns
     mix.write_mix(pg_conn, out, schema="results", coincidence_factor=0.5, basis="firm")
     stored = read_mart(pg_conn, "transformer_charger_mix", schema="results")
     assert set(stored["coincidence_factor"]) == {0.5}
@@ -1079,11 +1089,19 @@ def test_max_power_never_exceeds_the_budget_with_a_fine_coincidence() -> None:
         assert out["leftover_kw"].iloc[0] == 0.0
 
 
-def test_draw_units_keep_exact_multiples() -> None:
-    assert mix.budget_units(14.4) // mix.draw_units(7.2) == 2
-    assert mix.budget_units(3 * 7.2) // mix.draw_units(7.2) == 3
-    assert mix.budget_units(0.85 * 7.2 * 5) // mix.draw_units(7.2, 0.85) == 5
-    assert mix.draw_units(7.2, 0.1234567) == 888_888_240  # µW, exact
+def test_exact_units_keep_exact_multiples() -> None:
+    def fits(budget: float, power: float, c: float = 1.0) -> int:
+        weights, (capacity,) = units([power], [budget], c)
+        return capacity // weights[0]
+
+    assert fits(14.4, 7.2) == 2
+    assert fits(3 * 7.2, 7.2) == 3
+    assert fits(0.85 * 7.2 * 5, 7.2, 0.85) == 5
+    assert mix.draw_kw(7.2, 0.1234567) == Fraction("0.88888824")  # exact
+    # the unit is the gcd of the exact draws: 1/3 factors out
+    unit, weights = mix.exact_units([mix.draw_kw(p, 1 / 3) for p in (7.2, 11.5)])
+    assert weights == [72, 115]
+    assert unit == Fraction("0.3333333333333333") / 10
     for mode in ("single", "max-power"):
         out = evcap.fit(_frames({"T1": 14.4}), chargers=_one_type(), mode=mode)  # type: ignore[arg-type]
         assert list(out["count"]) == [2]
@@ -1221,7 +1239,7 @@ def test_infinite_budget_is_a_config_error(budget: float) -> None:
         with pytest.raises(ConfigError, match="finite"):
             evcap.fit(_frames({"T1": budget}), chargers=CHARGERS, mode=mode)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="finite"):
-        mix.budget_units(budget)
+        mix.capacity_units(budget, Fraction(1, 10), 72)
     with pytest.raises(ConfigError, match="finite"):
         mix.single_count(budget, 7.2)
 
@@ -1230,3 +1248,202 @@ def test_read_mart_takes_one_id_as_a_str(pg_conn: psycopg.Connection) -> None:
     install_marts(pg_conn, _frames({"T1": 10.0, "TX-1": 5.0, "T": 1.0}))
     rows = read_mart(pg_conn, "dim_transformers", transformers="TX-1")
     assert list(rows["transformer_id"]) == ["TX-1"]
+
+
+# --- exact for any input -------------------------------------------------------
+
+
+def _decimal(x: float) -> Fraction:
+    return Fraction(repr(float(x)))
+
+
+def brute_exact(
+    powers: Sequence[float], coincidence: float, budget: float
+) -> list[int]:
+    """Best mix by enumeration in exact rationals, from the documented rule.
+
+    ``sum n_i c p_i <= B + 1e-9 max_i(c p_i)`` with every number as written;
+    best = most power, then fewest chargers, then lexicographically largest.
+    """
+    draws = [_decimal(coincidence) * _decimal(p) for p in powers]
+    limit = _decimal(budget) + Fraction(1, 10**9) * max(draws)
+    ranges = [range(max(0, math.floor(limit / d)) + 1) for d in draws]
+    best: tuple[Fraction, int, tuple[int, ...]] = (Fraction(-1), 0, ())
+    for counts in itertools.product(*ranges):
+        power = sum((d * n for d, n in zip(draws, counts, strict=True)), Fraction(0))
+        if power <= limit:
+            best = max(best, (power, -sum(counts), counts))
+    return list(best[2])
+
+
+ANY_POWER = st.floats(min_value=0.05, max_value=400, allow_nan=False)
+ANY_COINCIDENCE = st.floats(min_value=1e-6, max_value=1, allow_nan=False).filter(
+    lambda c: c > 0
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    powers=st.lists(ANY_POWER, min_size=1, max_size=3, unique=True),
+    coincidence=ANY_COINCIDENCE,
+    scale=st.floats(min_value=0, max_value=6, allow_nan=False),
+)
+def test_max_power_is_exact_for_arbitrary_floats(
+    powers: list[float], coincidence: float, scale: float
+) -> None:
+    # budgets of a few chargers, so that the brute force stays small
+    budget = scale * coincidence * min(powers)
+    chargers = pd.DataFrame(
+        {
+            "charger_type": [f"C{i}" for i in range(len(powers))],
+            "power_kw": powers,
+            "voltage_v": 240.0,
+            "phases_required": 1,
+        }
+    )
+    out = evcap.fit(
+        _frames({"T1": budget}),
+        chargers=chargers,
+        mode="max-power",
+        coincidence=coincidence,
+    )
+    assert list(out["count"]) == brute_exact(powers, coincidence, budget)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    power=ANY_POWER,
+    coincidence=ANY_COINCIDENCE,
+    budget=st.floats(min_value=-10, max_value=1e6, allow_nan=False),
+)
+def test_single_equals_max_power_for_arbitrary_floats(
+    power: float, coincidence: float, budget: float
+) -> None:
+    frames = _frames({"T1": budget})
+    chargers = _one_type(power)
+    single = evcap.fit(
+        frames, chargers=chargers, mode="single", coincidence=coincidence
+    )
+    best = evcap.fit(
+        frames, chargers=chargers, mode="max-power", coincidence=coincidence
+    )
+    assert list(single["count"]) == list(best["count"])
+    expected = max(
+        0,
+        math.floor(
+            _decimal(budget) / (_decimal(coincidence) * _decimal(power))
+            + Fraction(1, 10**9)
+        ),
+    )
+    assert single["count"].item() == expected
+
+
+@pytest.mark.parametrize("coincidence", [1 / 3, 0.123456789, 2 / 3, 1 / 7])
+def test_reviewer_coincidences_fit_in_every_mode(coincidence: float) -> None:
+    frames = _frames({"T1": 1000.0, "T2": 123.456789, "T3": 0.5})
+    for mode, extra in (
+        ("single", {}),
+        ("max-power", {}),
+        ("count-proportions", {"proportions": [25, 25, 50]}),
+        ("power-proportions", {"proportions": [25, 25, 50], "fill_leftover": True}),
+    ):
+        out = evcap.fit(
+            frames,
+            chargers=CHARGERS.iloc[:3],
+            mode=mode,  # type: ignore[arg-type]
+            coincidence=coincidence,
+            **extra,  # type: ignore[arg-type]
+        )
+        assert (out.groupby("transformer_id")["leftover_kw"].min() >= -1e-6).all()
+    # one type, 1 kW x 1/3 on 1000 kW: 3000 chargers in both modes
+    one = _one_type(1.0)
+    for mode in ("single", "max-power"):
+        out = evcap.fit(
+            _frames({"T1": 1000.0}),
+            chargers=one,
+            mode=mode,
+            coincidence=1 / 3,  # type: ignore[arg-type]
+        )
+        assert out["count"].item() == 3000, mode
+
+
+def test_fine_powers_use_the_exact_enumeration() -> None:
+    # powers with 15 decimals: the common unit is ~1e-15 kW, far beyond a bitset
+    powers = [7.123456789012345, 11.987654321098765]
+    chargers = pd.DataFrame(
+        {
+            "charger_type": ["A", "B"],
+            "power_kw": powers,
+            "voltage_v": 240.0,
+            "phases_required": 1,
+        }
+    )
+    out = evcap.fit(_frames({"T1": 95.0}), chargers=chargers, mode="max-power")
+    assert list(out["count"]) == brute_exact(powers, 1.0, 95.0)
+
+
+def test_enumeration_beyond_its_work_limit_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(mix, "ENUMERATION_LIMIT", 10)
+    chargers = pd.DataFrame(
+        {
+            "charger_type": ["A", "B", "C"],
+            "power_kw": [7.123456789012345, 11.987654321098765, 3.3000000000001],
+            "voltage_v": 240.0,
+            "phases_required": 1,
+        }
+    )
+    with pytest.raises(ConfigError, match="fewer decimals"):
+        evcap.fit(_frames({"T1": 500.0}), chargers=chargers, mode="max-power")
+
+
+def test_joint_marks_children_held_down_by_an_ancestor() -> None:
+    frames = _frames(
+        {"P": 15.0, "K1": 20.0, "K2": 20.0, "Q": 500.0, "K3": 20.0},
+        upstream={"K1": "P", "K2": "P", "K3": "Q"},
+    )
+    out = evcap.fit(frames, chargers=CHARGERS.iloc[:3], mode="joint")
+    reasons = out.groupby("transformer_id")["reason"].agg(lambda r: set(r))
+    assert reasons["K3"] == {None}  # Q has room: K3 gets its own optimum
+    held = reasons["K1"] | reasons["K2"]
+    assert "ancestor_limited" in held
+    assert out[out["transformer_id"].isin(["K1", "K2"])]["power_kw"].sum() <= 15.0
+    for objective in ("power", "chargers"):
+        first = evcap.fit(
+            frames,
+            chargers=CHARGERS.iloc[:3],
+            mode="joint",
+            objective=objective,  # type: ignore[arg-type]
+        )
+        assert "ancestor_limited" in set(
+            first[first["transformer_id"].isin(["K1", "K2"])]["reason"]
+        )
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    weights=st.lists(st.integers(1, 9), min_size=1, max_size=3),
+    capacity=st.integers(0, 3000),
+)
+def test_many_chargers_reduction_matches_the_bitset_search(
+    monkeypatch: pytest.MonkeyPatch, weights: list[int], capacity: int
+) -> None:
+    expected = mix.solve_max_power(weights, capacity)
+    monkeypatch.setattr(mix, "BITSET_LIMIT_BITS", 400)
+    assert mix.solve_max_power(weights, capacity) == expected
+
+
+def test_a_tiny_coincidence_with_millions_of_chargers_is_exact() -> None:
+    # 1e-7 x 1.4 kW on 100 kW: about 714 million chargers
+    out = evcap.fit(
+        _frames({"T1": 100.0}),
+        chargers=_one_type(1.4),
+        mode="max-power",
+        coincidence=1e-7,
+    )
+    assert out["count"].item() == mix.single_count(100.0, 1.4, 1e-7) == 714285714

@@ -35,8 +35,19 @@ renamed as (
         meta ->> 'rating_kva' as rating_kva_text,
         meta ->> 'secondary_voltage' as secondary_voltage_text,
         meta ->> 'primary_voltage' as primary_voltage_text,
-        meta ->> 'latitude' as latitude_text,
-        meta ->> 'longitude' as longitude_text,
+        -- meta's coordinates, else the geometry's (PostGIS or WKT text)
+        coalesce(
+            meta ->> 'latitude',
+            {{ evcap_geometry_coordinate(
+                source('edm', 'grid_element'), 'geometry', 'y'
+            ) }}
+        ) as latitude_text,
+        coalesce(
+            meta ->> 'longitude',
+            {{ evcap_geometry_coordinate(
+                source('edm', 'grid_element'), 'geometry', 'x'
+            ) }}
+        ) as longitude_text,
         meta
     from source
 

@@ -1,0 +1,118 @@
+"""evcap installed as a dbt package of another project, and persisted docs.
+
+A utility's analytics team lists evcap in its own ``packages.yml`` (here by
+local path), sets evcap's vars in its own ``dbt_project.yml`` and builds.
+The marts land in its target schema with its vars, and the model and column
+descriptions are database comments (``persist_docs``), read back from
+``pg_description``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import psycopg
+import pytest
+import yaml
+
+from evcap.db import project_dir
+from evcap.dbt_runner import dbt_env, dbt_executable
+from evcap.demo_data import GridSpec, build_grid, load_grid
+from evcap.edm_standin import install_standin
+
+pytestmark = pytest.mark.slow
+
+POWER_FACTOR = 0.9
+
+
+def _dbt(args: list[str], root: Path, env: dict[str, str]) -> str:
+    done = subprocess.run(
+        [dbt_executable(), *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    return done.stdout
+
+
+@pytest.mark.parametrize("pg_server", ["system-pg"], indirect=True)
+def test_evcap_as_a_dbt_package_with_its_own_vars(pg_dsn: str, tmp_path: Path) -> None:
+    with psycopg.connect(pg_dsn) as conn:
+        install_standin(conn, "source_edm", replace=True)
+        load_grid(conn, build_grid(GridSpec(seed=4, meters=10, days=2)), "source_edm")
+    root = tmp_path / "utility_analytics"
+    root.mkdir()
+    (root / "dbt_project.yml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "utility_analytics",
+                "version": "1.0.0",
+                "config-version": 2,
+                "profile": "evcap",
+                # evcap's fix of dbt-postgres' column types (PostGIS sources)
+                "dispatch": [
+                    {
+                        "macro_namespace": "dbt",
+                        "search_order": ["utility_analytics", "evcap", "dbt"],
+                    }
+                ],
+                "vars": {
+                    "evcap": {
+                        "edm_schema": "source_edm",
+                        "power_factor": POWER_FACTOR,
+                        "local_timezone": "America/Edmonton",
+                    }
+                },
+            }
+        )
+    )
+    (root / "packages.yml").write_text(
+        yaml.safe_dump({"packages": [{"local": str(project_dir())}]})
+    )
+    env = dbt_env(pg_dsn, target_schema="analytics")
+    env["DBT_PROFILES_DIR"] = str(project_dir())  # profile `evcap` reads PG*
+    env["DBT_TARGET_PATH"] = str(root / "target")
+    env["DBT_LOG_PATH"] = str(root / "logs")
+    env.pop("DBT_PROJECT_DIR", None)
+    _dbt(["deps"], root, env)
+    assert (root / "dbt_packages" / "evcap").exists()
+    _dbt(["build"], root, env)
+
+    with psycopg.connect(pg_dsn) as conn:
+        rows = conn.execute(
+            "select rating_kva, capacity_kw from analytics.dim_transformers "
+            "where rating_kva is not null"
+        ).fetchall()
+        assert rows
+        # the utility's power factor, not evcap's default 0.98
+        # (the demo grid has no per-transformer overrides)
+        for rating, capacity in rows:
+            assert capacity == pytest.approx(rating * POWER_FACTOR)
+        zone = conn.execute(
+            "select interval_local - (interval_start at time zone "
+            "'America/Edmonton') from analytics.fct_transformer_load limit 1"
+        ).fetchone()
+        assert zone is not None
+        assert zone[0].total_seconds() == 0
+        # persist_docs: model and column descriptions as comments
+        table_comment = conn.execute(
+            "select obj_description('analytics.dim_transformers'::regclass, 'pg_class')"
+        ).fetchone()
+        column_comment = conn.execute(
+            "select col_description('analytics.dim_transformers'::regclass, "
+            "a.attnum) from pg_attribute a where a.attrelid = "
+            "'analytics.dim_transformers'::regclass and a.attname = 'capacity_kw'"
+        ).fetchone()
+    models = yaml.safe_load(
+        (project_dir() / "models" / "marts" / "_marts__models.yml").read_text()
+    )
+    dim = next(m for m in models["models"] if m["name"] == "dim_transformers")
+    column = next(c for c in dim["columns"] if c["name"] == "capacity_kw")
+    assert table_comment is not None
+    assert table_comment[0].strip() == dim["description"].strip()
+    assert column_comment is not None
+    assert column_comment[0].strip() == column["description"].strip()
