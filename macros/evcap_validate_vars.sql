@@ -2,7 +2,7 @@
     Every dbt var checked once, at run start, with one clear error listing
     every bad value (types, ranges, identifiers, time zone names), before any
     SQL reads them. One line per var: a new var is one more line.
-    Kinds: number / integer (with an inclusive or exclusive range), identifier
+    Kinds: boolean, number / integer (with an inclusive or exclusive range), identifier
     (a schema or role name: 1-63 characters, no quote or NUL), timezone (a
     name of pg_timezone_names), memory (a PostgreSQL memory size, e.g. 256MB).
     A nullable var may be null.
@@ -20,9 +20,16 @@
         ('coincidence_factor', 'number', 0, 1, true, false),
         ('lookback_hours', 'integer', 0, none, false, false),
         ('max_future_hours', 'integer', 0, none, false, false),
-        ('max_topology_depth', 'integer', 1, none, false, false),
         ('heavy_work_mem', 'memory', none, none, false, false),
         ('bi_role', 'identifier', none, none, false, true),
+        ('thermal_hot_spot_limit_c', 'number', 0, none, true, false),
+        ('thermal_top_oil_limit_c', 'number', 0, none, true, false),
+        ('thermal_ageing_limit', 'number', 0, none, true, false),
+        ('thermal_max_load_pu', 'number', 0, none, true, false),
+        ('thermal_weather_data_source', 'identifier', none, none, false, true),
+        ('thermal_weather_metric', 'identifier', none, none, false, false),
+        ('evcap_readings_relation', 'identifier', none, none, false, true),
+        ('evcap_citus', 'boolean', none, none, false, false),
     ]) -}}
 {%- endmacro %}
 
@@ -32,7 +39,11 @@
     {%- if value is none -%}
         {{- return('' if nullable else name ~ ' must be set') -}}
     {%- endif -%}
-    {%- if kind in ('number', 'integer') -%}
+    {%- if kind == 'boolean' -%}
+        {%- if not is_bool -%}
+            {{- return(name ~ ' must be true or false, got ' ~ value) -}}
+        {%- endif -%}
+    {%- elif kind in ('number', 'integer') -%}
         {%- if is_bool or value is not number
             or (kind == 'integer' and value is not integer) -%}
             {{- return(name ~ ' must be ' ~ ('an integer' if kind == 'integer' else 'a number') ~ ', got ' ~ value) -}}

@@ -928,6 +928,7 @@ EXAMPLES = {
     "demo": "evcap demo --meters 40 --days 30",
     "plot": "evcap plot map --grid demo-north --window nightly --out map.html",
     "report": "evcap report --grid demo-north --out out/report.html",
+    "thermal": "evcap thermal --grid demo-north --window nightly --charger L2_7.2kW",
 }
 """One example per command, shown by ``evcap COMMAND --help``."""
 

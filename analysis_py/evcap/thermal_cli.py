@@ -32,7 +32,9 @@ def add_thermal_parser(
         "writes transformer_thermal_fit and transformer_thermal_month",
     )
     _add_connection_options(parser)
-    parser.add_argument("--grid-id", help="only this grid")
+    parser.add_argument(
+        "--grid", "--grid-id", dest="grid_id", help="only this grid (id)"
+    )
     parser.add_argument(
         "--transformer",
         action="append",
@@ -80,7 +82,12 @@ def add_thermal_parser(
         type=float,
         help=f"per unit (default: dbt var thermal_max_load_pu, {defaults.load_pu:g})",
     )
-    parser.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    parser.add_argument(
+        "--format",
+        choices=["table", "csv", "json"],
+        default="table",
+        help="output format (default: table)",
+    )
     parser.add_argument("--out", metavar="FILE", help="write here instead of stdout")
     parser.add_argument(
         "--no-write", action="store_true", help="print only, do not write the tables"

@@ -172,7 +172,7 @@ def test_every_bad_var_is_named_in_one_error(
         "local_timezone=Mars/Olympus",
         "heavy_work_mem='1MB'; drop table x; --",
         "lookback_hours=2.5",
-        "max_topology_depth=true",
+        "thermal_ageing_limit=-1",
         'bi_role=a"b',
     ):
         argv += ["--var", pair]
@@ -184,7 +184,7 @@ def test_every_bad_var_is_named_in_one_error(
         "local_timezone",
         "heavy_work_mem",
         "lookback_hours",
-        "max_topology_depth",
+        "thermal_ageing_limit",
         "bi_role",
     ):
         assert name in err, name
