@@ -63,7 +63,8 @@ grids as (
 
     select
         grid_id,
-        interval_s
+        interval_s,
+        longest_period_s
     from {{ ref('int_grids_configured') }}
 
 ),
@@ -87,6 +88,7 @@ final as (
         coalesce(grids.interval_s, 3600) as interval_s,
         make_interval(secs => coalesce(grids.interval_s, 3600))
             as interval_length,
+        coalesce(grids.longest_period_s, 3600) as longest_period_s,
         channels.consumer_channels,
         channels.consumer_valid_ranges
     from data_sources

@@ -168,7 +168,10 @@ with
 
         select
             data_sources.data_source_id,
-            min(cutoffs.cutoff) as starting_at
+            -- a reading that starts before the cut-off can reach past it
+            min(cutoffs.cutoff)
+            - make_interval(secs => max(data_sources.longest_period_s))
+                as starting_at
         from {{ ref('int_data_sources_mapped_to_transformers') }}
             as data_sources
         inner join {{ ref('int_transformer_ancestors') }} as ancestry
@@ -210,15 +213,13 @@ readings as (
 ),
 
 -- one hash aggregate over the readings, before any spreading
-per_reading_start as (
+per_reading_start as materialized (
 
     select
         feeding_key,
         channel_group,
         interval_start,
         period_s,
-        max(interval_s) as interval_s,
-        max(interval_length) as interval_length,
         sum(avg_kw) filter (where is_consumer) as consumer_kw,
         sum(avg_kw) filter (where not is_consumer) as producer_kw,
         count(avg_kw) filter (where is_consumer) as consumer_readings,
@@ -250,41 +251,56 @@ per_reading_start as (
 
 ),
 
--- where readings that do not fit the grid's intervals fall on them
+-- readings that fit the grid's intervals: one row per interval already
+fitting as (
+
+    select
+        feeding_key,
+        interval_start,
+        consumer_kw,
+        producer_kw,
+        consumer_readings as meters_reporting
+    from per_reading_start
+    where channel_group = 0
+
+),
+
+-- the others, per meter, where they fall on the grid's intervals
 placed as (
 
     select
         *,
-        case
-            when channel_group = 0 then 1
-            else ceil((slot_offset_s + period_s) / interval_s)
-        end as slots
+        ceil((slot_offset_s + period_s) / interval_s) as slots
     from (
         select
-            *,
-            case
-                when channel_group = 0 then interval_start
-                else
-                    date_bin(
-                        interval_length,
-                        interval_start,
+            not_fitting.*,
+            grid_intervals.interval_s,
+            grid_intervals.interval_length,
+            date_bin(
+                grid_intervals.interval_length,
+                not_fitting.interval_start,
+                timestamptz '2000-01-01'
+            ) as first_slot,
+            cast(
+                extract(
+                    epoch from not_fitting.interval_start
+                    - date_bin(
+                        grid_intervals.interval_length,
+                        not_fitting.interval_start,
                         timestamptz '2000-01-01'
                     )
-            end as first_slot,
-            case
-                when channel_group <> 0
-                    then cast(
-                        extract(
-                            epoch from interval_start
-                            - date_bin(
-                                interval_length,
-                                interval_start,
-                                timestamptz '2000-01-01'
-                            )
-                        ) as float8
-                    )
-            end as slot_offset_s
-        from per_reading_start
+                ) as float8
+            ) as slot_offset_s
+        from per_reading_start as not_fitting
+        inner join (
+            select distinct
+                feeding_key,
+                interval_s,
+                interval_length
+            from {{ ref('int_data_sources_mapped_to_transformers') }}
+        ) as grid_intervals
+            on not_fitting.feeding_key = grid_intervals.feeding_key
+        where not_fitting.channel_group <> 0
     ) as offsets
 
 ),
@@ -302,17 +318,11 @@ spread as (
     from (
         select
             *,
-            case
-                when channel_group = 0 then cast(1 as float8)
-                else
-                    (
-                        least(
-                            slot_offset_s + period_s, (slot + 1) * interval_s
-                        )
-                        - greatest(slot_offset_s, slot * interval_s)
-                    )
-                    / interval_s
-            end as covered_share
+            (
+                least(slot_offset_s + period_s, (slot + 1) * interval_s)
+                - greatest(slot_offset_s, slot * interval_s)
+            )
+            / interval_s as covered_share
         from (
             select
                 *,
@@ -323,49 +333,73 @@ spread as (
 
 ),
 
-per_channel_group as (
+per_meter as (
 
     select
         feeding_key,
-        channel_group,
         interval_start,
         sum(consumer_kw) as consumer_kw,
         sum(producer_kw) as producer_kw,
-        sum(consumer_share) as consumer_share,
-        max(consumer_valid_ranges) as consumer_valid_ranges
+        -- reports when its valid channels cover the whole interval
+        case
+            when sum(consumer_share) >= (
+                select count(*)
+                from unnest(max(spread.consumer_valid_ranges))
+                    as ranges (valid_range)
+                where ranges.valid_range @> spread.interval_start
+            ) - 1e-9
+            and sum(consumer_share) > 0
+                then 1
+            else 0
+        end as meters_reporting
     from spread
     group by feeding_key, channel_group, interval_start
+
+),
+
+not_fitting as (
+
+    select
+        feeding_key,
+        interval_start,
+        sum(consumer_kw) as consumer_kw,
+        sum(producer_kw) as producer_kw,
+        sum(meters_reporting) as meters_reporting
+    from per_meter
+    group by feeding_key, interval_start
 
 ),
 
 fed as materialized (
 
     select
-        per_channel_group.feeding_key,
-        per_channel_group.interval_start,
-        sum(per_channel_group.consumer_kw) as consumer_kw,
-        sum(per_channel_group.producer_kw) as producer_kw,
-        sum(
-            case
-                -- whole readings of one-channel meters: one per meter
-                when per_channel_group.channel_group = 0
-                    then per_channel_group.consumer_share
-                -- one meter: reports when its valid channels cover it all
-                when
-                    per_channel_group.consumer_share >= (
-                        select count(*)
-                        from unnest(per_channel_group.consumer_valid_ranges)
-                            as ranges (valid_range)
-                        where
-                            ranges.valid_range
-                            @> per_channel_group.interval_start
-                    ) - 1e-9
-                    then 1
-                else 0
-            end
-        ) as meters_reporting
-    from per_channel_group
-    group by per_channel_group.feeding_key, per_channel_group.interval_start
+        coalesce(fitting.feeding_key, not_fitting.feeding_key)
+            as feeding_key,
+        coalesce(fitting.interval_start, not_fitting.interval_start)
+            as interval_start,
+        case
+            when
+                fitting.consumer_kw is not null
+                or not_fitting.consumer_kw is not null
+                then
+                    coalesce(fitting.consumer_kw, 0)
+                    + coalesce(not_fitting.consumer_kw, 0)
+        end as consumer_kw,
+        case
+            when
+                fitting.producer_kw is not null
+                or not_fitting.producer_kw is not null
+                then
+                    coalesce(fitting.producer_kw, 0)
+                    + coalesce(not_fitting.producer_kw, 0)
+        end as producer_kw,
+        coalesce(fitting.meters_reporting, 0)
+        + coalesce(not_fitting.meters_reporting, 0) as meters_reporting
+    from fitting
+    full join not_fitting
+        on
+            fitting.feeding_key = not_fitting.feeding_key
+            and fitting.interval_start = not_fitting.interval_start
 
 ),
 
@@ -409,7 +443,7 @@ final as (
         - coalesce(rolled_up.producer_kw, 0) as load_kw,
         coalesce(rolled_up.consumer_kw, 0) as consumer_kw,
         coalesce(rolled_up.producer_kw, 0) as producer_kw,
-        cast(round(rolled_up.meters_reporting) as integer)
+        cast(rolled_up.meters_reporting as integer)
             as meters_reporting,
         coalesce(expected.meters_expected, 0) as meters_expected,
         transformers.meter_set_id,
