@@ -67,8 +67,9 @@ readings as (
             generate_series(
                 0,
                 cast(
-                    ceil((placed.offset_s + placed.period_s) / placed.interval_s)
-                    as integer
+                    ceil(
+                        (placed.offset_s + placed.period_s) / placed.interval_s
+                    ) as integer
                 ) - 1
             ) as slot
         from (

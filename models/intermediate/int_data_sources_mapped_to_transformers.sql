@@ -50,8 +50,9 @@ channels as (
         cast(count(*) filter (where is_consumer) as integer)
             as consumer_channels,
         coalesce(
-            array_agg(valid_during order by data_source_id)
-                filter (where is_consumer),
+            array_agg(valid_during order by data_source_id) filter (
+                where is_consumer
+            ),
             cast('{}' as tstzrange [])
         ) as consumer_valid_ranges
     from data_sources

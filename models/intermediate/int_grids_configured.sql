@@ -23,10 +23,16 @@
 {%- endset %}
 
 {%- if execute %}
+    {%- set seed = ref('grid_timezones') %}
+    {%- set seed_exists = adapter.get_relation(
+        seed.database, seed.schema, seed.identifier
+    ) is not none %}
+    {%- set listed_sql = var_zones_sql ~ (
+        " union all select cast(grid_id as text), cast(local_timezone as text)"
+        ~ " from " ~ seed if seed_exists else ""
+    ) %}
     {%- set zones = run_query(
-        "select z.grid_id, z.local_timezone from (select cast(grid_id as text)"
-        ~ " as grid_id, cast(local_timezone as text) as local_timezone from "
-        ~ ref('grid_timezones') ~ " union all " ~ var_zones_sql
+        "select z.grid_id, z.local_timezone from (" ~ listed_sql
         ~ ") as z where z.local_timezone is null or not exists ("
         ~ " select 1 from pg_timezone_names as n"
         ~ " where n.name = z.local_timezone)"

@@ -196,11 +196,12 @@ readings as (
         readings.interval_start,
         readings.period_s,
         readings.avg_kw
-    from {{ ref('int_data_sources_mapped_to_transformers') }} as data_sources
-    {%- if is_incremental() %}
+    from
+        {{ ref('int_data_sources_mapped_to_transformers') }} as data_sources
+    {% if is_incremental() -%}
         inner join source_cutoffs
             on data_sources.data_source_id = source_cutoffs.data_source_id
-    {%- endif %}
+    {% endif -%}
     cross join
         lateral
         {{ evcap_latest_readings(
@@ -301,7 +302,7 @@ placed as (
         ) as grid_intervals
             on not_fitting.feeding_key = grid_intervals.feeding_key
         where not_fitting.channel_group <> 0
-    ) as offsets
+    ) as placed_readings
 
 ),
 
@@ -336,24 +337,35 @@ spread as (
 per_meter as (
 
     select
-        feeding_key,
-        interval_start,
-        sum(consumer_kw) as consumer_kw,
-        sum(producer_kw) as producer_kw,
+        grouped.feeding_key,
+        grouped.interval_start,
+        grouped.consumer_kw,
+        grouped.producer_kw,
         -- reports when its valid channels cover the whole interval
         case
-            when sum(consumer_share) >= (
-                select count(*)
-                from unnest(max(spread.consumer_valid_ranges))
-                    as ranges (valid_range)
-                where ranges.valid_range @> spread.interval_start
-            ) - 1e-9
-            and sum(consumer_share) > 0
+            when
+                grouped.consumer_share > 0
+                and grouped.consumer_share >= channels.valid_channels - 1e-9
                 then 1
             else 0
         end as meters_reporting
-    from spread
-    group by feeding_key, channel_group, interval_start
+    from (
+        select
+            feeding_key,
+            channel_group,
+            interval_start,
+            sum(consumer_kw) as consumer_kw,
+            sum(producer_kw) as producer_kw,
+            sum(consumer_share) as consumer_share,
+            max(consumer_valid_ranges) as consumer_valid_ranges
+        from spread
+        group by feeding_key, channel_group, interval_start
+    ) as grouped
+    cross join lateral (
+        select count(*) as valid_channels
+        from unnest(grouped.consumer_valid_ranges) as ranges (valid_range)
+        where ranges.valid_range @> grouped.interval_start
+    ) as channels
 
 ),
 

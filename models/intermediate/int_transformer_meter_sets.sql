@@ -39,8 +39,8 @@ sources_below as (
             ',' order by data_sources.data_source_id
         ) as fingerprint
     from {{ ref('int_meters_mapped_to_transformers') }} as meter_map
-    inner join {{ ref('int_data_sources_mapped_to_transformers') }}
-        as data_sources
+    inner join
+        {{ ref('int_data_sources_mapped_to_transformers') }} as data_sources
         on
             meter_map.grid_id = data_sources.grid_id
             and meter_map.meter_id = data_sources.meter_id

@@ -28,9 +28,9 @@ changes as (
         meter_map.transformer_id,
         {#- '(' bounds: expected from the next microsecond on -#}
         coalesce(
-            lower(valid.valid_range)
+            lower(validity.valid_range)
             + case
-                when lower_inc(valid.valid_range) then interval '0'
+                when lower_inc(validity.valid_range) then interval '0'
                 else interval '1 microsecond'
             end,
             '-infinity'
@@ -41,16 +41,17 @@ changes as (
         on
             meter_map.grid_id = meter_validity.grid_id
             and meter_map.meter_id = meter_validity.meter_id
-    cross join lateral unnest(meter_validity.valid_during) as valid (valid_range)
+    cross join
+        lateral unnest(meter_validity.valid_during) as validity (valid_range)
 
     union all
 
     select
         meter_map.grid_id,
         meter_map.transformer_id,
-        upper(valid.valid_range)
+        upper(validity.valid_range)
         + case
-            when upper_inc(valid.valid_range) then interval '1 microsecond'
+            when upper_inc(validity.valid_range) then interval '1 microsecond'
             else interval '0'
         end as changes_at,
         -1 as meters_change
@@ -59,8 +60,9 @@ changes as (
         on
             meter_map.grid_id = meter_validity.grid_id
             and meter_map.meter_id = meter_validity.meter_id
-    cross join lateral unnest(meter_validity.valid_during) as valid (valid_range)
-    where not upper_inf(valid.valid_range)
+    cross join
+        lateral unnest(meter_validity.valid_during) as validity (valid_range)
+    where not upper_inf(validity.valid_range)
 
 ),
 
