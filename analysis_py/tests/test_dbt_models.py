@@ -537,10 +537,16 @@ def test_incremental_append_equals_full_refresh(
         )
         conn.execute("drop table edm.held_back")
         conn.commit()
-    result = _dbt(["build", "--select", "int_transformer_loads_rolled_up+"], dsn, target)
+    result = _dbt(
+        ["build", "--select", "int_transformer_loads_rolled_up+"], dsn, target
+    )
     assert not result.warnings
     incremental_rows = _snapshot(dsn)
-    _dbt(["build", "--full-refresh", "--select", "int_transformer_loads_rolled_up+"], dsn, target)
+    _dbt(
+        ["build", "--full-refresh", "--select", "int_transformer_loads_rolled_up+"],
+        dsn,
+        target,
+    )
     full_rows = _snapshot(dsn)
     assert len(incremental_rows) > len(before)
     pd.testing.assert_frame_equal(incremental_rows, full_rows)
