@@ -395,3 +395,25 @@ def test_time_zone_per_grid_rewrites_nothing(built: Built) -> None:
     )
     assert bad.returncode != 0
     assert "Unknown time zone 'Mars/Olympus' for grid gB" in bad.output
+
+
+def test_a_moved_meter_rewrites_both_transformers_histories(built: Built) -> None:
+    """Incremental equals full refresh after a meter moves to another transformer."""
+    with psycopg.connect(built.dsn) as conn:
+        conn.execute(
+            "update edm.grid_element set upstream_grid_element_id = 'T2'"
+            " where grid_id = 'gA' and grid_element_id = 'M4'"
+        )
+        conn.commit()
+    vars_ = {"lookback_hours": 2}
+    run_dbt(["build"], built.dsn, target_path=built.target, vars=vars_)
+    incremental = _fct(built.dsn).drop(columns=["rebuilt_at"])
+    t1 = incremental[
+        (incremental["grid_id"] == "gA") & (incremental["transformer_id"] == "T1")
+    ]
+    assert (t1["meters_expected"] == 4).all()  # M1, M2, M3, M5 (not M4)
+    run_dbt(
+        ["build", "--full-refresh"], built.dsn, target_path=built.target, vars=vars_
+    )
+    full = _fct(built.dsn).drop(columns=["rebuilt_at"])
+    pd.testing.assert_frame_equal(incremental, full)
