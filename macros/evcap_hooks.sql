@@ -39,13 +39,26 @@
 
 
 {#-
-    Fresh statistics for a mart after it is built. An incremental run only
+    Fresh statistics for a model after it is built. An incremental run only
     adds the latest intervals to a large table: re-sampling all of it would
     cost more than computing them (DESIGN.md section 5), so it is left to
-    autovacuum's analyze there.
+    autovacuum's analyze there. Views have no statistics; a model
+    partitioned by evcap_partition_by_month is analyzed by that hook.
 -#}
 {% macro evcap_analyze(relation) -%}
-    {%- if not is_incremental() -%}
+    {%- if config.get('materialized') == 'view'
+        or config.get('evcap_partition_by_month', false) -%}
+    {%- elif not is_incremental() -%}
         analyze {{ relation }}
     {%- endif -%}
+{%- endmacro %}
+
+
+{#-
+    The roll-up's cost estimates (millions of readings behind a function)
+    cross jit_above_cost on every run; compiling its expressions costs
+    seconds and saves less. Off for one heavy model's transaction.
+-#}
+{% macro evcap_disable_jit() -%}
+    set local jit = off
 {%- endmacro %}

@@ -53,9 +53,14 @@
 
 {#-
     Why a reading is rejected (null = valid), checked in this order. A
-    rejected reading is listed in staging and never summed.
+    rejected reading is listed in staging and never summed. `max_kw` (SQL
+    expression, null = no limit) is the highest average kW the meter's
+    service can draw (stg_edm__data_sources.max_service_kw): above it a
+    reading is physically impossible (a spike: implausible_value).
 -#}
-{% macro evcap_reading_reject_reason(energy_kwh, period_s, interval_start, valid_during) -%}
+{% macro evcap_reading_reject_reason(
+    energy_kwh, period_s, interval_start, valid_during, max_kw='null'
+) -%}
     case
         when {{ energy_kwh }} is null then 'value_missing'
         when
@@ -67,6 +72,8 @@
             then 'value_not_finite'
         when {{ period_s }} is null or {{ period_s }} <= 0 then 'period_invalid'
         when {{ energy_kwh }} < 0 then 'negative_energy'
+        when {{ evcap_average_kw(energy_kwh, period_s) }} > {{ max_kw }}
+            then 'implausible_value'
         when not {{ valid_during }} @> {{ interval_start }}
             then 'outside_valid_range'
         when {{ interval_start }} > {{ evcap_latest_plausible_time() }}
@@ -84,11 +91,17 @@
     fct_transformer_load.load_rejects_exactly_what_staging_rejects holds the
     two macros together.
 -#}
-{% macro evcap_reading_is_valid(energy_kwh, period_s, interval_start, valid_during) -%}
+{% macro evcap_reading_is_valid(
+    energy_kwh, period_s, interval_start, valid_during, max_kw='null'
+) -%}
     (
         {{ energy_kwh }} >= 0
         and {{ energy_kwh }} < cast('Infinity' as float8)
         and {{ period_s }} > 0
+        -- kW above the service limit, without a division by the period
+        and not coalesce(
+            {{ energy_kwh }} * 3600.0 > {{ max_kw }} * {{ period_s }}, false
+        )
         and (
             {{ valid_during }} is null
             or {{ valid_during }} @> {{ interval_start }}

@@ -22,6 +22,8 @@
         ('max_future_hours', 'integer', 0, none, false, false),
         ('heavy_work_mem', 'memory', none, none, false, false),
         ('bi_role', 'identifier', none, none, false, true),
+        ('interval_minutes', 'integer', 0, 1440, true, true),
+        ('max_service_kw', 'number', 0, none, true, false),
         ('thermal_hot_spot_limit_c', 'number', 0, none, true, false),
         ('thermal_top_oil_limit_c', 'number', 0, none, true, false),
         ('thermal_ageing_limit', 'number', 0, none, true, false),

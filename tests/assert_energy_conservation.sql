@@ -1,9 +1,10 @@
 {#-
     Energy conservation: in every interval, a transformer's load equals the
     loads of its child transformers plus the net load of the meters it feeds
-    directly (recomputed here from the readings). Transformers on a loop of
-    parent transformers are left out (the loop is cut, so they cannot
-    balance); those below such a loop are checked.
+    directly (recomputed here from the readings, each spread evenly over the
+    grid's intervals it overlaps: int_grids_configured.interval_s).
+    Transformers on a loop of parent transformers are left out (the loop is
+    cut, so they cannot balance); those below such a loop are checked.
 -#}
 
 with
@@ -32,10 +33,75 @@ direct_meters as (
 
 ),
 
+grids as (
+
+    select
+        grid_id,
+        interval_s,
+        make_interval(secs => interval_s) as interval_length
+    from {{ ref('int_grids_configured') }}
+
+),
+
 readings as (
 
-    select * from {{ ref('stg_edm__meter_readings') }}
-    where not is_rejected
+    select
+        spread.grid_id,
+        spread.meter_id,
+        spread.source_type,
+        spread.first_slot + spread.slot * spread.interval_length
+            as interval_start,
+        -- the share of the grid's interval this reading covers
+        spread.avg_kw
+        * (
+            least(
+                spread.offset_s + spread.period_s,
+                (spread.slot + 1) * spread.interval_s
+            )
+            - greatest(spread.offset_s, spread.slot * spread.interval_s)
+        )
+        / spread.interval_s as avg_kw
+    from (
+        select
+            placed.*,
+            generate_series(
+                0,
+                cast(
+                    ceil(
+                        (placed.offset_s + placed.period_s) / placed.interval_s
+                    ) as integer
+                ) - 1
+            ) as slot
+        from (
+            select
+                stg.grid_id,
+                stg.meter_id,
+                stg.source_type,
+                stg.period_s,
+                stg.avg_kw,
+                grids.interval_s,
+                grids.interval_length,
+                date_bin(
+                    grids.interval_length,
+                    stg.interval_start,
+                    timestamptz '2000-01-01'
+                ) as first_slot,
+                cast(
+                    extract(
+                        epoch from stg.interval_start
+                        - date_bin(
+                            grids.interval_length,
+                            stg.interval_start,
+                            timestamptz '2000-01-01'
+                        )
+                    ) as float8
+                ) as offset_s
+            from {{ ref('stg_edm__meter_readings') }} as stg
+            inner join grids
+                on stg.grid_id = grids.grid_id
+            where not stg.is_rejected
+        ) as placed
+    ) as spread
 
 ),
 

@@ -493,7 +493,8 @@ def incremental(
 
 def _snapshot(dsn: str) -> pd.DataFrame:
     frame = _read(dsn, "select * from evcap.fct_transformer_load order by 1, 2, 3")
-    return frame.reset_index(drop=True)
+    # when a row was written differs between runs by design
+    return frame.drop(columns=["rebuilt_at"]).reset_index(drop=True)
 
 
 def test_incremental_append_equals_full_refresh(
@@ -536,10 +537,16 @@ def test_incremental_append_equals_full_refresh(
         )
         conn.execute("drop table edm.held_back")
         conn.commit()
-    result = _dbt(["build", "--select", "fct_transformer_load+"], dsn, target)
+    result = _dbt(
+        ["build", "--select", "int_transformer_loads_rolled_up+"], dsn, target
+    )
     assert not result.warnings
     incremental_rows = _snapshot(dsn)
-    _dbt(["build", "--full-refresh", "--select", "fct_transformer_load+"], dsn, target)
+    _dbt(
+        ["build", "--full-refresh", "--select", "int_transformer_loads_rolled_up+"],
+        dsn,
+        target,
+    )
     full_rows = _snapshot(dsn)
     assert len(incremental_rows) > len(before)
     pd.testing.assert_frame_equal(incremental_rows, full_rows)
@@ -608,13 +615,13 @@ def test_a_grid_without_readings_does_not_make_others_recompute(
     before = _read(
         dsn,
         "select grid_id, transformer_id, interval_start, xmin::text as version"
-        " from evcap.fct_transformer_load",
+        " from evcap.int_transformer_loads_rolled_up",
     )
-    _dbt(["run", "--select", "fct_transformer_load"], dsn, target)
+    _dbt(["run", "--select", "int_transformer_loads_rolled_up"], dsn, target)
     after = _read(
         dsn,
         "select grid_id, transformer_id, interval_start, xmin::text as version"
-        " from evcap.fct_transformer_load",
+        " from evcap.int_transformer_loads_rolled_up",
     )
     both = before.merge(after, on=KEYS, suffixes=("_before", "_after"))
     assert len(both) == len(before) == len(after)

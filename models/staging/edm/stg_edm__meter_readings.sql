@@ -23,6 +23,7 @@ latest_versions as (
         data_sources.data_source_id,
         data_sources.source_type,
         data_sources.valid_during,
+        data_sources.max_service_kw,
         readings.interval_start,
         readings.period_s,
         readings.energy_kwh,
@@ -53,7 +54,11 @@ checked as (
         energy_kwh,
         received_at,
         {{ evcap_reading_reject_reason(
-            'energy_kwh', 'period_s', 'interval_start', 'valid_during'
+            'energy_kwh',
+            'period_s',
+            'interval_start',
+            'valid_during',
+            'max_service_kw',
         ) }} as reject_reason
     from latest_versions
 
