@@ -121,6 +121,43 @@ class EdmNetwork:
     ignored: dict[str, int]
 
 
+SERVICE_LIMIT_FACTOR = 3.0
+"""A meter's service limit (meta.max_service_kw) is this many times the
+largest rating of its loads and generators: the network's own sizing of the
+connection, with the margin of a service fuse over the rated power. Only
+large connections get one (above LARGE_SERVICE_KW); the others keep the dbt
+var max_service_kw, as most meters in a utility's EDM would."""
+
+LARGE_SERVICE_KW = 1000.0
+"""evcap's default var max_service_kw: limits at or below it are not written."""
+
+
+def _rated_kw(row: Any) -> float:
+    """The rated power of a load or generator row, kW: the larger of p_mw and
+    sn_mva (kVA taken as kW); 0 when neither is a positive number."""
+    best = 0.0
+    for column in ("p_mw", "sn_mva"):
+        value: Any = row.get(column) if hasattr(row, "get") else None
+        try:
+            number = abs(float(value)) * 1000.0
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(number):
+            best = max(best, number)
+    return best
+
+
+def _service_limit(rated_kw: float) -> dict[str, float]:
+    """meta.max_service_kw for a meter whose loads/generators are rated
+    ``rated_kw`` (kW); nothing when unknown or small (the dbt var applies). Large
+    customers and MV-connected generators draw megawatts: without their own
+    limit, evcap would reject their readings as implausible."""
+    limit_kw = rated_kw * SERVICE_LIMIT_FACTOR
+    if limit_kw <= LARGE_SERVICE_KW:
+        return {}
+    return {"max_service_kw": round(limit_kw, 3)}
+
+
 def voltage_level(vn_hv_kv: float, vn_lv_kv: float) -> str:
     """'HV/MV', 'MV/LV', ... from a transformer's rated voltages (kV).
 
@@ -615,6 +652,7 @@ def network_to_edm(
                 "customer_type": _customer_type(profile),
                 "loads": [f"{table} {idx}"],
                 "sgens": [],
+                "rated_kw": _rated_kw(row),
             }
             meters_at_bus.setdefault(b, []).append(meter_id)
             load_rows.append({"table": table, "index": _ix(idx), "meter_id": meter_id})
@@ -636,9 +674,13 @@ def network_to_edm(
                     "customer_type": "Generation",
                     "loads": [],
                     "sgens": [],
+                    "rated_kw": 0.0,
                 }
             meter_has_sgen.add(meter_id)
             meter_info[meter_id]["sgens"].append(f"{table} {idx}")
+            meter_info[meter_id]["rated_kw"] = max(
+                float(meter_info[meter_id]["rated_kw"]), _rated_kw(row)
+            )
             sgen_rows.append({"table": table, "index": _ix(idx), "meter_id": meter_id})
     for meter_id, info in meter_info.items():
         b = int(info["bus"])
@@ -648,6 +690,7 @@ def network_to_edm(
             meta={
                 "pandapower_loads": info["loads"],
                 "pandapower_sgens": info["sgens"],
+                **_service_limit(float(info["rated_kw"])),
             },
             point=point_of_bus.get(b),
             phases=str(info["phases"]),
