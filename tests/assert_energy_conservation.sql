@@ -1,15 +1,60 @@
 {#-
     Energy conservation: in every interval, a transformer's load equals the
     loads of its child transformers plus the net load of the meters it feeds
-    directly (recomputed here from the readings). Transformers in a topology
-    cycle are left out (their chain is cut, so they cannot balance).
+    directly (recomputed here from the readings, by the shared rules of
+    macros/evcap_meter_readings.sql). Transformers in a topology cycle are
+    left out (their chain is cut, so they cannot balance).
+
+    Checked on the slice the latest run rewrote (macros/
+    evcap_latest_run_slice.sql): per grid, every interval from the first one
+    that run wrote, and the readings of those intervals only (read from
+    then on through ts_data_source_select's timerange). After a full
+    refresh that is everything.
 -#}
+
+{%- set avg_kw_column -%}
+    case
+        when {{ evcap_reading_is_valid(
+            'ts.value', 'ts.period', 'ts.timestamp', 'data_sources.valid_during'
+        ) }}
+            then {{ evcap_average_kw('ts.value', 'ts.period') }}
+    end as avg_kw
+{%- endset %}
 
 with
 
+latest_run as (
+
+    select max(rebuilt_at) as rebuilt_at
+    from {{ ref('fct_transformer_load') }}
+
+),
+
+checked_from as (
+
+    {#- per grid: the first interval the latest run wrote -#}
+    select
+        loads.grid_id,
+        min(loads.interval_start) as starting_at
+    from {{ ref('fct_transformer_load') }} as loads
+    inner join latest_run
+        on loads.rebuilt_at = latest_run.rebuilt_at
+    group by loads.grid_id
+
+),
+
 loads as (
 
-    select * from {{ ref('fct_transformer_load') }}
+    select
+        loads.grid_id,
+        loads.transformer_id,
+        loads.interval_start,
+        loads.load_kw
+    from {{ ref('fct_transformer_load') }} as loads
+    inner join checked_from
+        on
+            loads.grid_id = checked_from.grid_id
+            and loads.interval_start >= checked_from.starting_at
 
 ),
 
@@ -33,8 +78,26 @@ direct_meters as (
 
 readings as (
 
-    select * from {{ ref('stg_edm__meter_readings') }}
-    where not is_rejected
+    select
+        data_sources.grid_id,
+        data_sources.element_id as meter_id,
+        data_sources.source_type,
+        latest.interval_start,
+        latest.avg_kw
+    from {{ ref('stg_edm__data_sources') }} as data_sources
+    inner join checked_from
+        on data_sources.grid_id = checked_from.grid_id
+    cross join
+        lateral
+        {{ evcap_latest_readings(
+            'data_sources.data_source_id',
+            'kWh',
+            'checked_from.starting_at',
+            extra_columns=[avg_kw_column],
+        ) }} as latest
+    where
+        data_sources.source_type in ('CONSUMER', 'PRODUCER')
+        and latest.avg_kw is not null
 
 ),
 

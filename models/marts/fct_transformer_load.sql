@@ -280,7 +280,8 @@ final as (
                 coalesce(rolled_up.consumer_kw, 0)
                 - coalesce(rolled_up.producer_kw, 0)
             )
-        ) * transformers.capacity_budget as budgeted_headroom_kw
+        ) * transformers.capacity_budget as budgeted_headroom_kw,
+        {{ evcap_run_started_at() }} as rebuilt_at
     from (
         {#-
             Written in the order of the unique index (transformer keys follow
