@@ -1208,3 +1208,18 @@ def test_read_mart_takes_one_id_as_a_str(pg_conn: psycopg.Connection) -> None:
     install_marts(pg_conn, _frames({"T1": 10.0, "TX-1": 5.0, "T": 1.0}))
     rows = read_mart(pg_conn, "dim_transformers", transformers="TX-1")
     assert list(rows["transformer_id"]) == ["TX-1"]
+
+
+@pytest.mark.parametrize("mode", ["single", "max-power", "joint"])
+def test_window_with_too_little_data_fits_nothing_and_says_why(mode: str) -> None:
+    """data_sufficient false (mart: too few calendar intervals covered) -> 0."""
+    frames = _frames({"T1": 23.0, "T2": 23.0})
+    headroom = frames["transformer_window_headroom"]
+    headroom["data_sufficient"] = [False, True]
+    out = evcap.fit(frames, chargers=CHARGERS, mode=mode)
+    assert set(_reasons(out, "T1").values()) == {"insufficient_data_in_window"}
+    assert sum(_counts(out, "T1").values()) == 0
+    assert sum(_counts(out, "T2").values()) > 0
+    # A mart without the column (older builds) trusts every window.
+    del headroom["data_sufficient"]
+    assert sum(_counts(evcap.fit(frames, chargers=CHARGERS, mode=mode)).values()) > 0

@@ -1,7 +1,8 @@
 {#-
     How many chargers of one type fit on a transformer in a charging window:
     floor(firm headroom / (coincidence factor x charger kW)), and 0 with a
-    reason when the transformer has no rating, no data in the window, a
+    reason when the transformer has no rating, no data in the window, too
+    little data in the window to trust (window_headroom.data_sufficient), a
     medium-voltage secondary (above var('max_low_voltage_v'): chargers
     connect at low voltage), a secondary voltage below the charger's, too few phases, or too little
     headroom. Reasons are checked in that order. An unknown secondary voltage
@@ -62,6 +63,8 @@ checked as (
         case
             when transformers.rating_kva is null then 'missing_rating'
             when window_headroom.intervals_used = 0 then 'no_data_in_window'
+            when not window_headroom.data_sufficient
+                then 'insufficient_data_in_window'
             when
                 transformers.secondary_voltage_v
                 > {{ var('max_low_voltage_v') }}
