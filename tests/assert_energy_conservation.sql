@@ -12,6 +12,16 @@
     refresh that is everything.
 -#}
 
+{#-
+    Like the roll-up, one large aggregate whose input the planner cannot
+    estimate (it hides behind ts_data_source_select): give it memory and a
+    hash aggregate, in this test's transaction only.
+-#}
+{{ config(
+    sql_header="set local work_mem = '" ~ var('heavy_work_mem') ~ "';"
+    ~ " set local enable_sort = off;"
+) }}
+
 {%- set avg_kw_column -%}
     case
         when {{ evcap_reading_is_valid(
@@ -76,52 +86,57 @@ direct_meters as (
 
 ),
 
-readings as (
+direct_sources as materialized (
 
+    {#-
+        Each data source at its feeding transformer, joined before the
+        readings are read (else the planner joins millions of readings to
+        the meter map on grid_id alone).
+    -#}
     select
         data_sources.grid_id,
-        data_sources.element_id as meter_id,
+        data_sources.data_source_id,
         data_sources.source_type,
-        latest.interval_start,
-        latest.avg_kw
+        data_sources.valid_during,
+        direct_meters.transformer_id,
+        checked_from.starting_at
     from {{ ref('stg_edm__data_sources') }} as data_sources
+    inner join direct_meters
+        on
+            data_sources.grid_id = direct_meters.grid_id
+            and data_sources.element_id = direct_meters.meter_id
     inner join checked_from
         on data_sources.grid_id = checked_from.grid_id
-    cross join
-        lateral
-        {{ evcap_latest_readings(
-            'data_sources.data_source_id',
-            'kWh',
-            'checked_from.starting_at',
-            extra_columns=[avg_kw_column],
-        ) }} as latest
-    where
-        data_sources.source_type in ('CONSUMER', 'PRODUCER')
-        and latest.avg_kw is not null
+    where data_sources.source_type in ('CONSUMER', 'PRODUCER')
 
 ),
 
 direct_load as (
 
     select
-        direct_meters.grid_id,
-        direct_meters.transformer_id,
-        readings.interval_start,
+        data_sources.grid_id,
+        data_sources.transformer_id,
+        latest.interval_start,
         sum(
             case
-                when readings.source_type = 'PRODUCER' then -readings.avg_kw
-                else readings.avg_kw
+                when data_sources.source_type = 'PRODUCER' then -latest.avg_kw
+                else latest.avg_kw
             end
         ) as load_kw
-    from readings
-    inner join direct_meters
-        on
-            readings.grid_id = direct_meters.grid_id
-            and readings.meter_id = direct_meters.meter_id
+    from direct_sources as data_sources
+    cross join
+        lateral
+        {{ evcap_latest_readings(
+            'data_sources.data_source_id',
+            'kWh',
+            'data_sources.starting_at',
+            extra_columns=[avg_kw_column],
+        ) }} as latest
+    where latest.avg_kw is not null
     group by
-        direct_meters.grid_id,
-        direct_meters.transformer_id,
-        readings.interval_start
+        data_sources.grid_id,
+        data_sources.transformer_id,
+        latest.interval_start
 
 ),
 
