@@ -505,43 +505,47 @@ class Check:
     met: bool | None  # None: not measured
 
 
-def checks(main: dict[str, Any], points: list[dict[str, Any]]) -> list[Check]:
+def checks(main: dict[str, Any] | None, points: list[dict[str, Any]]) -> list[Check]:
     """Every target of issue #10 against this run's numbers."""
     t = TARGETS
-    out = [
-        Check(
-            "dbt start-up (build selecting nothing)",
-            f"{main['dbt_startup_s']:.2f} s",
-            f"<= {t['dbt_startup_s_max']:.0f} s",
-            main["dbt_startup_s"] <= t["dbt_startup_s_max"],
-        ),
-        Check(
-            "incremental build (+1 day) / full build",
-            f"{100 * main['incremental_day_vs_full']:.2f} %",
-            f"<= {100 * t['incremental_day_vs_full_max']:.0f} %",
-            main["incremental_day_vs_full"] <= t["incremental_day_vs_full_max"],
-        ),
-        Check(
-            "roll-up models / bare SQL limit",
-            f"{main['rollup_vs_bare_sql']:.2f}x",
-            f"<= {t['rollup_vs_bare_sql_max']}x",
-            main["rollup_vs_bare_sql"] <= t["rollup_vs_bare_sql_max"],
-        ),
-        Check(
-            "prototype method / roll-up models",
-            f"{main['prototype_vs_rollup']:.1f}x",
-            f">= {t['prototype_vs_rollup_min']:.0f}x",
-            None
-            if math.isnan(main["prototype_vs_rollup"])
-            else main["prototype_vs_rollup"] >= t["prototype_vs_rollup_min"],
-        ),
-        Check(
-            "peak RSS of dbt (evcap's path)",
-            f"{main['dbt_peak_rss_mib']:.0f} MiB",
-            f"<= {t['python_peak_rss_mib_max']:.0f} MiB",
-            main["dbt_peak_rss_mib"] <= t["python_peak_rss_mib_max"],
-        ),
-    ]
+    out = (
+        []
+        if main is None
+        else [
+            Check(
+                "dbt start-up (build selecting nothing)",
+                f"{main['dbt_startup_s']:.2f} s",
+                f"<= {t['dbt_startup_s_max']:.0f} s",
+                main["dbt_startup_s"] <= t["dbt_startup_s_max"],
+            ),
+            Check(
+                "incremental build (+1 day) / full build",
+                f"{100 * main['incremental_day_vs_full']:.2f} %",
+                f"<= {100 * t['incremental_day_vs_full_max']:.0f} %",
+                main["incremental_day_vs_full"] <= t["incremental_day_vs_full_max"],
+            ),
+            Check(
+                "roll-up models / bare SQL limit",
+                f"{main['rollup_vs_bare_sql']:.2f}x",
+                f"<= {t['rollup_vs_bare_sql_max']}x",
+                main["rollup_vs_bare_sql"] <= t["rollup_vs_bare_sql_max"],
+            ),
+            Check(
+                "prototype method / roll-up models",
+                f"{main['prototype_vs_rollup']:.1f}x",
+                f">= {t['prototype_vs_rollup_min']:.0f}x",
+                None
+                if math.isnan(main["prototype_vs_rollup"])
+                else main["prototype_vs_rollup"] >= t["prototype_vs_rollup_min"],
+            ),
+            Check(
+                "peak RSS of dbt (evcap's path)",
+                f"{main['dbt_peak_rss_mib']:.0f} MiB",
+                f"<= {t['python_peak_rss_mib_max']:.0f} MiB",
+                main["dbt_peak_rss_mib"] <= t["python_peak_rss_mib_max"],
+            ),
+        ]
+    )
     if points:
         small, large = points[0], points[-1]
         for key, label in (
@@ -595,6 +599,11 @@ def main(argv: list[str] | None = None) -> int:
         "sweep 100/300/1000 meters): checks the bench runs, measures little",
     )
     parser.add_argument("--skip-prototype", action="store_true")
+    parser.add_argument(
+        "--skip-main",
+        action="store_true",
+        help="only the size sweep (e.g. run beside a main-grid run)",
+    )
     parser.add_argument("--database", default=BENCH_DATABASE)
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
@@ -626,6 +635,18 @@ def main(argv: list[str] | None = None) -> int:
     with psycopg.connect(dsn) as conn:
         version = conn.execute("show server_version").fetchone()
         results["server_version"] = version[0] if version else None
+
+    if args.skip_main:
+        points = sweep(
+            ensure_database(server.dsn, f"{args.database}_sweep"),
+            sizes,
+            args.sweep_readings,
+            target_path,
+        )
+        (results_dir / "sweep.json").write_text(json.dumps(points, indent=2))
+        for c in checks(None, points):
+            print(f"  {c.name:<44} {c.shown:>18}  [{c.target}: {verdict(c)}]")
+        return 0
 
     main_results = main_grid(
         dsn, spec, target_path, args.skip_prototype, repeats=1 if args.quick else 2

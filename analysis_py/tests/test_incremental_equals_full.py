@@ -266,25 +266,30 @@ def rating_changed(conn: psycopg.Connection, vars: dict[str, Any]) -> None:
 
 def grid_added(conn: psycopg.Connection, vars: dict[str, Any]) -> None:
     """A second grid (its own ids, a shorter history) arrives in the EDM."""
+    n = _one(conn, "select count(*) from edm.grid where grid_id like 'added%%'")
+    added = f"added-{n}"
     install_standin(conn, "edm_new", replace=True)
-    spec = GridSpec(seed=9, meters=16, days=2, interval_minutes=60)
+    # Another seed each time: data source ids differ from every grid before.
+    spec = GridSpec(seed=9 + n, meters=16, days=2, interval_minutes=60)
     load_grid(conn, spec, "edm_new", progress=False)
     conn.execute(
-        "insert into edm.grid select 'added', description, last_updated"
-        " from edm_new.grid"
+        "insert into edm.grid select %s, description, last_updated from edm_new.grid",
+        (added,),
     )
     conn.execute(
-        "insert into edm.grid_element select 'added', grid_element_id, type,"
+        "insert into edm.grid_element select %s, grid_element_id, type,"
         " customer_type, phases, is_underground, is_producer, is_consumer,"
         " is_switchable, switch_is_open, terminal1_cn, terminal2_cn,"
         " power_flow_direction, upstream_grid_element_id, geometry, meta"
-        " from edm_new.grid_element"
+        " from edm_new.grid_element",
+        (added,),
     )
     conn.execute(
         "insert into edm.grid_element_data_source select"
-        " grid_element_data_source_id, 'added', grid_element_id, type, provider,"
+        " grid_element_data_source_id, %s, grid_element_id, type, provider,"
         " direction, friendly_id, phases, metrics, valid"
-        " from edm_new.grid_element_data_source"
+        " from edm_new.grid_element_data_source",
+        (added,),
     )
     conn.execute(
         "insert into edm.ts_data_source_reading select * from"
@@ -377,6 +382,12 @@ _STALE_HISTORY = (
     "changes (only it and the marts built from it differ from a full "
     "refresh): for the roll-up rewrite to recompute"
 )
+FROM_FCT = {
+    "fct_transformer_load",
+    "transformer_headroom_profile",
+    "transformer_window_headroom",
+    "transformer_charger_fit",
+}
 FCT_KNOWN: dict[str, str] = {
     "meter_moved": _STALE_HISTORY,
     "transformer_removed": _STALE_HISTORY,
@@ -393,7 +404,9 @@ FCT_KNOWN: dict[str, str] = {
     [
         pytest.param(
             k,
-            marks=pytest.mark.xfail(strict=True, reason=FCT_KNOWN[k])
+            marks=pytest.mark.xfail(
+                strict=True, raises=AssertionError, reason=FCT_KNOWN[k]
+            )
             if k in FCT_KNOWN
             else (),
         )
@@ -404,6 +417,11 @@ def test_incremental_build_equals_full_refresh_after(
     kind: str, baseline: Baseline, tmp_path: Path
 ) -> None:
     differences = _run_case(baseline, [kind], tmp_path)
+    # A known fct_transformer_load gap may only show in it and the marts
+    # built from it; anything else is a plain failure, never an xfail.
+    beyond_fct = sorted(set(differences) - FROM_FCT)
+    if beyond_fct:
+        pytest.fail(f"differ beyond fct_transformer_load: {beyond_fct} {differences}")
     assert not differences, (sorted(differences), differences)
 
 
