@@ -20,7 +20,9 @@ loads as (
         grid_id,
         transformer_id,
         interval_start,
-        interval_local,
+        {#- local time from the current var, like the calendar below -#}
+        interval_start at time zone '{{ var("local_timezone") }}'
+            as interval_local,
         period_s,
         load_kw,
         budgeted_headroom_kw,
