@@ -840,16 +840,25 @@ def _insufficient(
     if "data_sufficient" not in headroom.columns:
         return set()
     frame = headroom[headroom["window_name"].isin(list(windows))]
+    used = (
+        frame["intervals_used"].to_numpy()
+        if "intervals_used" in frame.columns
+        else np.ones(len(frame))
+    )
     return {
         (str(g), str(t), str(w))
-        for g, t, w, ok in zip(
+        for g, t, w, ok, n in zip(
             frame["grid_id"],
             frame["transformer_id"],
             frame["window_name"],
             frame["data_sufficient"],
+            used,
             strict=True,
         )
-        if not _is_missing(ok) and not bool(ok)
+        # no interval used at all stays no_data_in_window, as in the SQL mart
+        if not _is_missing(ok)
+        and not bool(ok)
+        and (_float_or_none(n) is None or float(n) > 0)
     }
 
 
