@@ -16,6 +16,7 @@
         ('capacity_budget', 'number', 0, 1, false, false),
         ('headroom_quantile', 'number', 0, 1, false, false),
         ('min_meter_coverage', 'number', 0, 1, false, false),
+        ('min_window_data_share', 'number', 0, 1, false, false),
         ('max_low_voltage_v', 'number', 0, none, true, false),
         ('coincidence_factor', 'number', 0, 1, true, false),
         ('lookback_hours', 'integer', 0, none, false, false),

@@ -38,7 +38,8 @@ expected_rows as (
         window_headroom.window_name,
         charger_types.charger_type,
         window_headroom.firm_headroom_kw,
-        window_headroom.intervals_used
+        window_headroom.intervals_used,
+        window_headroom.data_sufficient
     from window_headroom
     cross join charger_types
 
@@ -88,6 +89,11 @@ validation_errors as (
             fit.reason = 'no_data_in_window'
             and expected_rows.intervals_used > 0
         )
+        or (
+            fit.reason = 'insufficient_data_in_window'
+            and expected_rows.data_sufficient
+        )
+        or (fit.reason is null and not expected_rows.data_sufficient)
         or (fit.reason = 'voltage_above_secondary' and fit.voltage_ok)
         or (fit.reason = 'secondary_not_low_voltage' and fit.voltage_ok)
         or (fit.reason = 'needs_three_phase' and fit.phase_ok)

@@ -5,13 +5,44 @@
     grid's intervals it overlaps: int_grids_configured.interval_s).
     Transformers on a loop of parent transformers are left out (the loop is
     cut, so they cannot balance); those below such a loop are checked.
+
+    Checked on the slice the latest run rewrote (macros/
+    evcap_latest_run_slice.sql): per grid, every interval from the first one
+    that run wrote, from readings of those intervals (and a day before, for
+    readings longer than the grid's interval). After a full refresh that is
+    everything.
 -#}
 
 with
 
+latest_run as (
+
+    select max(rebuilt_at) as rebuilt_at
+    from {{ ref('fct_transformer_load') }}
+
+),
+
+checked_from as (
+
+    {#- per grid: the first interval the latest run wrote -#}
+    select
+        loads.grid_id,
+        min(loads.interval_start) as starting_at
+    from {{ ref('fct_transformer_load') }} as loads
+    inner join latest_run
+        on loads.rebuilt_at = latest_run.rebuilt_at
+    group by loads.grid_id
+
+),
+
 loads as (
 
-    select * from {{ ref('fct_transformer_load') }}
+    select loads.*
+    from {{ ref('fct_transformer_load') }} as loads
+    inner join checked_from
+        on
+            loads.grid_id = checked_from.grid_id
+            and loads.interval_start >= checked_from.starting_at
 
 ),
 
@@ -99,7 +130,13 @@ readings as (
             from {{ ref('stg_edm__meter_readings') }} as stg
             inner join grids
                 on stg.grid_id = grids.grid_id
-            where not stg.is_rejected
+            where
+                not stg.is_rejected
+                -- one constant bound, so the readings are read from then on
+                and stg.interval_start >= (
+                    select min(checked_from.starting_at) - interval '1 day'
+                    from checked_from
+                )
         ) as placed
     ) as spread
 
@@ -122,6 +159,10 @@ direct_load as (
         on
             readings.grid_id = direct_meters.grid_id
             and readings.meter_id = direct_meters.meter_id
+    inner join checked_from
+        on
+            readings.grid_id = checked_from.grid_id
+            and readings.interval_start >= checked_from.starting_at
     group by
         direct_meters.grid_id,
         direct_meters.transformer_id,

@@ -1300,12 +1300,21 @@ def _transformer_loads(
         block = _simulate(spec, axis, rows, grid_index)
         net = block.consumer_kwh.copy()
         net[block.pv_rows] -= block.producer_kwh
-        tx_of = rows["transformer_id"].to_numpy()
-        for tid in pd.unique(tx_of):
-            if isinstance(tid, str):
-                acc[index[tid]] += (net[tx_of == tid].sum(axis=0) * to_kw).astype(
-                    np.float32
-                )
+        # One sort and one reduceat per chunk (a mask per transformer would
+        # cost meters x transformers). Rows of a transformer keep their order,
+        # so the sums are the same as row-by-row.
+        codes = np.array(
+            [index[t] if isinstance(t, str) else -1 for t in rows["transformer_id"]],
+            dtype=np.int64,
+        )
+        order = np.argsort(codes, kind="stable")
+        order = order[codes[order] >= 0]
+        if len(order) == 0:
+            continue
+        sorted_codes = codes[order]
+        starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
+        sums = np.add.reduceat(net[order], starts, axis=0)
+        acc[sorted_codes[starts]] += (sums * to_kw).astype(np.float32)
     return index, acc
 
 
@@ -1448,6 +1457,7 @@ def _elements_frame(
     has_parent_meta = grid_index % 2 == 0
     tx_by_id = {str(r["transformer_id"]): r for r in tx.to_dict("records")}
     tx_ids = tx["transformer_id"].to_list()
+    tx_pos = {tid: i for i, tid in enumerate(tx_ids)}
     pv_meters = {m.mid for m in b.meters if m.pv_kwp > 0}
     rows: list[dict[str, Any]] = []
     ratings: dict[str, Any] = {}
@@ -1483,10 +1493,17 @@ def _elements_frame(
             parent = t["upstream_transformer_id"]
             if has_parent_meta and isinstance(parent, str) and rng.random() < 0.7:
                 if rng.random() < 0.1:
-                    others = [
-                        x for x in tx_ids if x not in (el.grid_element_id, parent)
-                    ]
-                    parent = str(rng.choice(others)) if others else parent
+                    # A random other transformer: the j-th of tx_ids without
+                    # this one and its parent, found without copying the list
+                    # (that copy would cost transformers squared).
+                    skipped = sorted({tx_pos[el.grid_element_id], tx_pos[parent]})
+                    n_others = len(tx_ids) - len(skipped)
+                    if n_others:
+                        j = int(rng.choice(n_others))
+                        for pos in skipped:
+                            if j >= pos:
+                                j += 1
+                        parent = str(tx_ids[j])
                 meta["parent_transformer_id"] = parent
             ratings[el.grid_element_id] = meta["rating_kva"]
         elif el.type == "Meter":

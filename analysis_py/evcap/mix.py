@@ -953,6 +953,40 @@ def _budgets(
     return budgets
 
 
+def _insufficient(
+    headroom: pd.DataFrame, windows: Sequence[str]
+) -> set[tuple[str, str, str]]:
+    """(grid, transformer, window) whose window has too little data to trust.
+
+    transformer_window_headroom.data_sufficient is false there (too small a
+    share of the window's calendar intervals had enough meter coverage); a
+    mart without the column trusts every window.
+    """
+    if "data_sufficient" not in headroom.columns:
+        return set()
+    frame = headroom[headroom["window_name"].isin(list(windows))]
+    used = (
+        frame["intervals_used"].to_numpy()
+        if "intervals_used" in frame.columns
+        else np.ones(len(frame))
+    )
+    return {
+        (str(g), str(t), str(w))
+        for g, t, w, ok, n in zip(
+            frame["grid_id"],
+            frame["transformer_id"],
+            frame["window_name"],
+            frame["data_sufficient"],
+            used,
+            strict=True,
+        )
+        # no interval used at all stays no_data_in_window, as in the SQL mart
+        if not _is_missing(ok)
+        and not bool(ok)
+        and (_float_or_none(n) is None or float(n) > 0)
+    }
+
+
 # --- fit --------------------------------------------------------------------
 
 
@@ -1590,6 +1624,10 @@ def fit(
                 f"available: {', '.join(known_windows) or 'none (build the marts)'}"
             )
     budgets = _budgets(headroom, basis, windows)
+    # Untrusted windows count nothing, like a window without data, and say why.
+    insufficient = _insufficient(headroom, windows)
+    for untrusted in insufficient & budgets.keys():
+        budgets[untrusted] = None
 
     records: list[tuple[Any, ...]] = []
     from tqdm import tqdm
@@ -1635,6 +1673,14 @@ def fit(
                     lo,
                     hi,
                     fill_leftover,
+                )
+            if (key[0], key[1], w) in insufficient:
+                result = _Fit(
+                    result.counts,
+                    [
+                        "insufficient_data_in_window" if r == "no_data_in_window" else r
+                        for r in result.reasons
+                    ],
                 )
             power = [
                 n * coincidence * c.power_kw

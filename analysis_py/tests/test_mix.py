@@ -1447,3 +1447,18 @@ def test_a_tiny_coincidence_with_millions_of_chargers_is_exact() -> None:
         coincidence=1e-7,
     )
     assert out["count"].item() == mix.single_count(100.0, 1.4, 1e-7) == 714285714
+
+
+@pytest.mark.parametrize("mode", ["single", "max-power", "joint"])
+def test_window_with_too_little_data_fits_nothing_and_says_why(mode: str) -> None:
+    """data_sufficient false (mart: too few calendar intervals covered) -> 0."""
+    frames = _frames({"T1": 23.0, "T2": 23.0})
+    headroom = frames["transformer_window_headroom"]
+    headroom["data_sufficient"] = [False, True]
+    out = evcap.fit(frames, chargers=CHARGERS, mode=mode)
+    assert set(_reasons(out, "T1").values()) == {"insufficient_data_in_window"}
+    assert sum(_counts(out, "T1").values()) == 0
+    assert sum(_counts(out, "T2").values()) > 0
+    # A mart without the column (older builds) trusts every window.
+    del headroom["data_sufficient"]
+    assert sum(_counts(evcap.fit(frames, chargers=CHARGERS, mode=mode)).values()) > 0

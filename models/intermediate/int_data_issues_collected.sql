@@ -4,6 +4,10 @@
     top of the grid, cut off by an open switch), topology cycles,
     transformers with unusable nameplate data, meters without a consumption
     source, rejected readings (counted per data source).
+    Topology and rating parts are small and rebuilt every run; rejected
+    readings come from the incremental per-day counts of
+    int_rejected_readings_counted (no re-read of the history), for the data
+    sources the EDM still has.
 -#}
 
 with
@@ -26,9 +30,10 @@ data_sources as (
 
 ),
 
-readings as (
+rejected_counts as (
 
-    select * from {{ ref('stg_edm__meter_readings') }}
+    select * from {{ ref('int_rejected_readings_counted') }}
+    where reject_reason is not null
 
 ),
 
@@ -189,17 +194,24 @@ meters_without_consumption as (
 rejected_readings as (
 
     select
-        grid_id,
-        meter_id as element_id,
+        rejected_counts.grid_id,
+        rejected_counts.meter_id as element_id,
         'Meter' as element_type,
-        data_source_id,
-        'rejected_reading_' || reject_reason as issue_code,
-        'first at ' || min(interval_start) || ', last at '
-        || max(interval_start) as detail,
-        count(*) as readings
-    from readings
-    where is_rejected
-    group by grid_id, meter_id, data_source_id, reject_reason
+        rejected_counts.data_source_id,
+        'rejected_reading_' || rejected_counts.reject_reason as issue_code,
+        'first at ' || min(rejected_counts.first_at) || ', last at '
+        || max(rejected_counts.last_at) as detail,
+        cast(sum(rejected_counts.readings) as bigint) as readings
+    from rejected_counts
+    inner join data_sources
+        on
+            rejected_counts.grid_id = data_sources.grid_id
+            and rejected_counts.data_source_id = data_sources.data_source_id
+    group by
+        rejected_counts.grid_id,
+        rejected_counts.meter_id,
+        rejected_counts.data_source_id,
+        rejected_counts.reject_reason
 
 ),
 

@@ -4,6 +4,8 @@
     reason, checked in this order:
       missing_rating (no usable rating: missing or unreadable),
       no_data_in_window,
+      insufficient_data_in_window (too little data in the window to trust:
+        window_headroom.data_sufficient),
       not_a_distribution_transformer (meta.voltage_level says its secondary
         is not LV, e.g. 'HV/MV', 'MV/MV'),
       secondary_voltage_unreadable (missing or matching no notation),
@@ -66,6 +68,8 @@ checked as (
         case
             when transformers.rating_kva is null then 'missing_rating'
             when window_headroom.intervals_used = 0 then 'no_data_in_window'
+            when not window_headroom.data_sufficient
+                then 'insufficient_data_in_window'
             when not transformers.is_distribution
                 then 'not_a_distribution_transformer'
             when transformers.secondary_voltage_v is null

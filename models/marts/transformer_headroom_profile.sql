@@ -13,8 +13,19 @@ loads as (
     select
         grid_id,
         transformer_id,
-        cast(extract(month from interval_local) as integer) as local_month,
-        cast(extract(hour from interval_local) as integer) as local_hour,
+        {#- local time from the current var (as the window mart does) -#}
+        cast(
+            extract(
+                month from interval_start
+                at time zone '{{ var("local_timezone") }}'
+            ) as integer
+        ) as local_month,
+        cast(
+            extract(
+                hour from interval_start
+                at time zone '{{ var("local_timezone") }}'
+            ) as integer
+        ) as local_hour,
         capacity_kw,
         load_kw,
         headroom_kw

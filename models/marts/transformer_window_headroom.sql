@@ -4,6 +4,12 @@
     intervals, and var('headroom_quantile') of it for planners who accept rare
     exceedance. Intervals where fewer than var('min_meter_coverage') of the
     transformer's meters reported (or none did) are left out and counted.
+
+    A window's intervals come from the calendar: every interval of the grid
+    (its shortest period) between its first and last interval with data, so
+    an outage of the whole grid counts against coverage. The firm headroom is
+    trusted (data_sufficient) only when the share of those intervals with
+    sufficient meter coverage reaches var('min_window_data_share').
 -#}
 
 with
@@ -14,7 +20,10 @@ loads as (
         grid_id,
         transformer_id,
         interval_start,
-        interval_local,
+        {#- local time from the current var, like the calendar below -#}
+        interval_start at time zone '{{ var("local_timezone") }}'
+            as interval_local,
+        period_s,
         load_kw,
         budgeted_headroom_kw,
         meter_coverage
@@ -39,14 +48,32 @@ windows as (
 
 ),
 
+grid_spans as (
+
+    select
+        grid_id,
+        min(interval_start) as first_start,
+        max(interval_start) as last_start,
+        min(period_s) as period_s
+    from loads
+    group by grid_id
+
+),
+
 grid_intervals as (
 
-    {#- Every interval any transformer of the grid has data for. #}
-    select distinct
-        grid_id,
-        interval_start,
-        interval_local
-    from loads
+    {#- The calendar: every interval of the grid's span, with data or not. #}
+    select
+        grid_spans.grid_id,
+        expected.interval_start,
+        expected.interval_start at time zone '{{ var("local_timezone") }}'
+            as interval_local
+    from grid_spans
+    cross join lateral generate_series(
+        grid_spans.first_start,
+        grid_spans.last_start,
+        make_interval(secs => grid_spans.period_s)
+    ) as expected (interval_start)
 
 ),
 
@@ -108,7 +135,13 @@ final as (
         used.peak_load_kw,
         used.firm_headroom_kw,
         cast({{ var('headroom_quantile') }} as float8) as headroom_quantile,
-        used.quantile_headroom_kw
+        used.quantile_headroom_kw,
+        coalesce(
+            coalesce(used.intervals_used, 0)
+            >= {{ var('min_window_data_share') }}
+            * intervals_per_window.intervals_in_window,
+            false
+        ) and coalesce(used.intervals_used, 0) > 0 as data_sufficient
     from transformers
     cross join windows
     left join intervals_per_window

@@ -1,12 +1,18 @@
 {#- Rows where `expression` is not true (false or null) fail. -#}
-{% test expression_is_true(model, expression, where_clause=none, column_name=none) %}
+{% test expression_is_true(
+    model,
+    expression,
+    where_clause=none,
+    column_name=none,
+    latest_run_only=false
+) %}
 
 with
 
 validation_errors as (
 
     select *
-    from {{ model }}
+    from {{ evcap_test_rows(model, latest_run_only) }} as tested
     where
         not coalesce(({{ expression }}), false)
         {%- if where_clause %}

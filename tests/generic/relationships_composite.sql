@@ -2,14 +2,16 @@
     Every non-null (columns) of the model exists as (to_columns) in `to`:
     relationships over a composite key such as (grid_id, transformer_id).
 -#}
-{% test relationships_composite(model, columns, to, to_columns, column_name=none) %}
+{% test relationships_composite(
+    model, columns, to, to_columns, column_name=none, latest_run_only=false
+) %}
 
 with
 
 child as (
 
     select {{ columns | join(', ') }}
-    from {{ model }}
+    from {{ evcap_test_rows(model, latest_run_only) }} as tested
     where {{ columns | join(' is not null and ') }} is not null
 
 ),

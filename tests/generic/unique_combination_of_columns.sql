@@ -1,5 +1,7 @@
 {#- Each combination of `combination_of_columns` appears at most once. -#}
-{% test unique_combination_of_columns(model, combination_of_columns) %}
+{% test unique_combination_of_columns(
+    model, combination_of_columns, latest_run_only=false
+) %}
 
 with
 
@@ -8,7 +10,7 @@ validation_errors as (
     select
         {{ combination_of_columns | join(',\n        ') }},
         count(*) as occurrences
-    from {{ model }}
+    from {{ evcap_test_rows(model, latest_run_only) }} as tested
     group by {{ combination_of_columns | join(', ') }}
     having count(*) > 1
 

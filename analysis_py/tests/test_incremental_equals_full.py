@@ -1,0 +1,509 @@
+"""Incremental ``evcap build`` equals a full refresh, whatever changed (#9 item 5).
+
+A small grid with every defect the generator knows is built once (its last
+day held back). Each case clones that database (``create database ...
+template``), applies edits of the kind a real EDM sees between two nightly
+runs, appends the held-back day, runs an incremental ``dbt build`` (which
+must pass its own data tests) and then a full refresh into a second schema:
+every mart must then be equal row for row (``rebuilt_at`` and the other
+bookkeeping columns aside). One deterministic test per edit kind, and a
+hypothesis test over random sequences of them (few examples: each is several
+dbt runs).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import psycopg
+import pytest
+from conftest import Server
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from psycopg import sql
+
+from evcap import db
+from evcap.dbt_runner import run_dbt
+from evcap.demo_data import GridSpec, build_grid, load_grid
+from evcap.edm_standin import install_standin
+
+pytestmark = pytest.mark.slow
+
+SPEC = GridSpec(seed=5, meters=16, days=3, interval_minutes=60, defects=True)
+EDM = "edm"
+INCREMENTAL = "evcap"
+FULL = "evcap_full"
+# Marts (and the issues list) compared, with the columns that identify a row.
+MARTS: dict[str, list[str]] = {
+    "dim_transformers": ["grid_id", "transformer_id"],
+    "fct_transformer_load": ["grid_id", "transformer_id", "interval_start"],
+    "transformer_headroom_profile": [
+        "grid_id",
+        "transformer_id",
+        "local_month",
+        "local_hour",
+    ],
+    "transformer_window_headroom": ["grid_id", "transformer_id", "window_name"],
+    "transformer_charger_fit": [
+        "grid_id",
+        "transformer_id",
+        "window_name",
+        "charger_type",
+    ],
+    "int_data_issues_collected": [
+        "grid_id",
+        "element_id",
+        "issue_code",
+        "data_source_id",
+    ],
+}
+# Which run wrote a row is not part of what it says.
+BOOKKEEPING = {"rebuilt_at"}
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A database holding the grid (last day held back) built incrementally."""
+
+    server: Server
+    database: str
+    vars: dict[str, Any]
+
+
+def _admin(server: Server) -> psycopg.Connection:
+    return psycopg.connect(server.admin_dsn, autocommit=True)
+
+
+def _drop(server: Server, name: str) -> None:
+    with _admin(server) as conn:
+        conn.execute(
+            sql.SQL("drop database if exists {} with (force)").format(
+                sql.Identifier(name)
+            )
+        )
+
+
+@pytest.fixture(scope="module")
+def baseline(
+    pg_server: Server, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Baseline]:
+    """The grid without its last day, built once with ``dbt build``."""
+    if pg_server.name != "pg18-embedded":
+        pytest.skip("checked on one server (each case is several dbt runs)")
+    name = f"evcap_test_incr_base_{uuid.uuid4().hex[:8]}"
+    with _admin(pg_server) as conn:
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    try:
+        dsn = db.with_database(pg_server.admin_dsn, name)
+        last_day = pd.Timestamp(SPEC.end_utc) - pd.Timedelta(days=1)
+        with psycopg.connect(dsn) as conn:
+            install_standin(conn, EDM, replace=True)
+            load_grid(conn, build_grid(SPEC), EDM, progress=False)
+            conn.execute(
+                "create table public.held_back as select * from"
+                " edm.ts_data_source_reading where ts >= %s",
+                (last_day,),
+            )
+            conn.execute(
+                "delete from edm.ts_data_source_reading where ts >= %s", (last_day,)
+            )
+            conn.commit()
+        # A lookback shorter than the history, so an incremental run keeps
+        # rows it does not recompute (what the edits must not leave stale).
+        base = Baseline(pg_server, name, {"edm_schema": EDM, "lookback_hours": 6})
+        _build(dsn, INCREMENTAL, base.vars, tmp_path_factory.mktemp("base"))
+        yield base
+    finally:
+        _drop(pg_server, name)
+
+
+def _build(
+    dsn: str,
+    schema: str,
+    vars: dict[str, Any],
+    target: Path,
+    *extra: str,
+) -> None:
+    run_dbt(["build", *extra], dsn, target_schema=schema, vars=vars, target_path=target)
+
+
+Edit = Callable[[psycopg.Connection, dict[str, Any]], None]
+
+
+def _one(conn: psycopg.Connection, query: str, *params: Any) -> Any:
+    row = conn.execute(query, params).fetchone()
+    assert row is not None, query
+    return row[0]
+
+
+def meter_moved(conn: psycopg.Connection, vars: dict[str, Any]) -> None:
+    """A meter's service drop reconnected under another distribution transformer."""
+    meter, old = conn.execute(
+        "select meter_id, transformer_id from evcap.int_meters_mapped_to_transformers"
+        " where level = 1 and has_consumer_source order by meter_id limit 1"
+    ).fetchone() or (None, None)
+    assert meter is not None
+    other = _one(
+        conn,
+        "select transformer_id from evcap.dim_transformers"
+        " where meters_direct > 0 and transformer_id <> %s"
+        " order by transformer_id desc limit 1",
+        old,
+    )
+    conn.execute(
+        "update edm.grid_element set upstream_grid_element_id = %s"
+        " where grid_element_id = %s",
+        (other, meter),
+    )
+
+
+def transformer_removed(conn: psycopg.Connection, vars: dict[str, Any]) -> None:
+    """A distribution transformer taken out: what it fed hangs from nothing."""
+    tid = _one(
+        conn,
+        "select transformer_id from evcap.dim_transformers"
+        " where meters_direct > 0 and upstream_transformer_id is not null"
+        " order by transformer_id limit 1",
+    )
+    conn.execute(
+        "update edm.grid_element set upstream_grid_element_id = null"
+        " where upstream_grid_element_id = %s",
+        (tid,),
+    )
+    conn.execute("delete from edm.grid_element where grid_element_id = %s", (tid,))
+
+
+def transformer_renamed(conn: psycopg.Connection, vars: dict[str, Any]) -> None:
+    """A transformer's element id changed (GIS re-keyed it)."""
+    tid = _one(
+        conn,
+        "select transformer_id from evcap.dim_transformers"
+        " where meters_direct > 0 order by transformer_id desc limit 1",
+    )
+    new = tid + "-R"
+    conn.execute(
+        "insert into edm.grid_element select grid_id, %s, type, customer_type,"
+        " phases, is_underground, is_producer, is_consumer, is_switchable,"
+        " switch_is_open, terminal1_cn, terminal2_cn, power_flow_direction,"
+        " upstream_grid_element_id, geometry, meta from edm.grid_element"
+        " where grid_element_id = %s",
+        (new, tid),
+    )
+    conn.execute(
+        "update edm.grid_element set upstream_grid_element_id = %s"
+        " where upstream_grid_element_id = %s",
+        (new, tid),
+    )
+    conn.execute("delete from edm.grid_element where grid_element_id = %s", (tid,))
+
+
+def meter_added_with_backfill(conn: psycopg.Connection, vars: dict[str, Any]) -> None:
+    """A new meter whose history arrives at once (every day, held-back one too)."""
+    meter, source = conn.execute(
+        "select e.grid_element_id, d.grid_element_data_source_id"
+        " from edm.grid_element as e join edm.grid_element_data_source as d"
+        " on d.grid_id = e.grid_id and d.grid_element_id = e.grid_element_id"
+        " where e.type = 'Meter' and d.type = 'CONSUMER'"
+        " order by e.grid_element_id limit 1"
+    ).fetchone() or (None, None)
+    assert meter is not None
+    new_meter, new_source = meter + "-NEW", uuid.uuid4()
+    conn.execute(
+        "insert into edm.grid_element select grid_id, %s, type, customer_type,"
+        " phases, is_underground, is_producer, is_consumer, is_switchable,"
+        " switch_is_open, terminal1_cn, terminal2_cn, power_flow_direction,"
+        " upstream_grid_element_id, geometry, meta from edm.grid_element"
+        " where grid_element_id = %s",
+        (new_meter, meter),
+    )
+    conn.execute(
+        "insert into edm.grid_element_data_source select %s, grid_id, %s, type,"
+        " provider, direction, friendly_id || '-NEW', phases, metrics, valid"
+        " from edm.grid_element_data_source where grid_element_data_source_id = %s",
+        (new_source, new_meter, source),
+    )
+    for table in ("edm.ts_data_source_reading", "public.held_back"):
+        conn.execute(
+            sql.SQL(
+                "insert into {table} select %s, metric, ts, value * 1.5, period_s,"
+                " received_at from {table} where data_source_id = %s"
+            ).format(table=sql.SQL(table)),
+            (new_source, source),
+        )
+
+
+def valid_range_changed(conn: psycopg.Connection, vars: dict[str, Any]) -> None:
+    """A data source's valid range starts a day later (installed later)."""
+    conn.execute(
+        "update edm.grid_element_data_source"
+        " set valid = tstzrange(lower(valid) + interval '1 day', upper(valid))"
+        " where grid_element_data_source_id = ("
+        "   select grid_element_data_source_id from edm.grid_element_data_source"
+        "   where type = 'CONSUMER' order by grid_element_id limit 1)"
+    )
+
+
+def timezone_changed(conn: psycopg.Connection, vars: dict[str, Any]) -> None:
+    """var local_timezone changed (the grid is elsewhere than assumed)."""
+    vars["local_timezone"] = "Europe/Berlin"
+
+
+def rating_changed(conn: psycopg.Connection, vars: dict[str, Any]) -> None:
+    """A transformer's nameplate rating corrected in the EDM."""
+    conn.execute(
+        "update edm.grid_element set meta = jsonb_set(meta, '{rating_kva}', '500')"
+        " where grid_element_id = ("
+        "   select transformer_id from evcap.dim_transformers"
+        "   where rating_kva is not null and meters_direct > 0"
+        "   order by transformer_id limit 1)"
+    )
+
+
+def grid_added(conn: psycopg.Connection, vars: dict[str, Any]) -> None:
+    """A second grid (its own ids, a shorter history) arrives in the EDM."""
+    n = _one(conn, "select count(*) from edm.grid where grid_id like 'added%%'")
+    added = f"added-{n}"
+    install_standin(conn, "edm_new", replace=True)
+    # Another seed each time: data source ids differ from every grid before.
+    spec = GridSpec(seed=9 + n, meters=16, days=2, interval_minutes=60)
+    load_grid(conn, spec, "edm_new", progress=False)
+    conn.execute(
+        "insert into edm.grid select %s, description, last_updated from edm_new.grid",
+        (added,),
+    )
+    conn.execute(
+        "insert into edm.grid_element select %s, grid_element_id, type,"
+        " customer_type, phases, is_underground, is_producer, is_consumer,"
+        " is_switchable, switch_is_open, terminal1_cn, terminal2_cn,"
+        " power_flow_direction, upstream_grid_element_id, geometry, meta"
+        " from edm_new.grid_element",
+        (added,),
+    )
+    conn.execute(
+        "insert into edm.grid_element_data_source select"
+        " grid_element_data_source_id, %s, grid_element_id, type, provider,"
+        " direction, friendly_id, phases, metrics, valid"
+        " from edm_new.grid_element_data_source",
+        (added,),
+    )
+    conn.execute(
+        "insert into edm.ts_data_source_reading select * from"
+        " edm_new.ts_data_source_reading"
+    )
+    conn.execute("drop schema edm_new cascade")
+
+
+EDITS: dict[str, Edit] = {
+    "meter_moved": meter_moved,
+    "transformer_removed": transformer_removed,
+    "transformer_renamed": transformer_renamed,
+    "meter_added_with_backfill": meter_added_with_backfill,
+    "valid_range_changed": valid_range_changed,
+    "timezone_changed": timezone_changed,
+    "rating_changed": rating_changed,
+    "grid_added": grid_added,
+    "nothing_but_a_new_day": lambda conn, vars: None,
+}
+
+
+def _mart(conn: psycopg.Connection, schema: str, name: str) -> pd.DataFrame:
+    frame = db.read_frame(
+        conn, sql.SQL("select * from {}").format(sql.Identifier(schema, name))
+    )
+    frame = frame.drop(columns=[c for c in BOOKKEEPING if c in frame.columns])
+    keys = [k for k in MARTS[name] if k in frame.columns]
+    return frame.sort_values(keys, na_position="first").reset_index(drop=True)
+
+
+def _differences(dsn: str) -> dict[str, str]:
+    """Marts that differ between the two schemas, with a short description."""
+    out: dict[str, str] = {}
+    with psycopg.connect(dsn) as conn:
+        for name in MARTS:
+            inc = _mart(conn, INCREMENTAL, name)
+            full = _mart(conn, FULL, name)
+            try:
+                pd.testing.assert_frame_equal(
+                    inc, full, check_dtype=False, rtol=1e-9, atol=1e-9
+                )
+            except AssertionError as exc:
+                out[name] = f"{len(inc)} vs {len(full)} rows: {str(exc)[:150]}"
+    return out
+
+
+def _run_case(base: Baseline, edits: list[str], tmp: Path) -> dict[str, str]:
+    """Clone the baseline, edit, append the day, build both ways, compare."""
+    name = f"evcap_test_incr_{uuid.uuid4().hex[:8]}"
+    with _admin(base.server) as conn:
+        conn.execute(
+            sql.SQL("create database {} template {}").format(
+                sql.Identifier(name), sql.Identifier(base.database)
+            )
+        )
+    try:
+        dsn = db.with_database(base.server.admin_dsn, name)
+        vars = dict(base.vars)
+        for i, kind in enumerate(edits):
+            with psycopg.connect(dsn) as conn:
+                EDITS[kind](conn, vars)
+                if i == 0:
+                    conn.execute(
+                        "insert into edm.ts_data_source_reading"
+                        " select * from public.held_back"
+                    )
+                conn.commit()
+            # The nightly run: must pass its own data tests.
+            _build(dsn, INCREMENTAL, vars, tmp / f"inc{i}")
+        _build(
+            dsn,
+            FULL,
+            vars,
+            tmp / "full",
+            "--full-refresh",
+            "--resource-type",
+            "model",
+            "--resource-type",
+            "seed",
+        )
+        return _differences(dsn)
+    finally:
+        _drop(base.server, name)
+
+
+# Cases whose difference lies inside fct_transformer_load's incremental logic
+# (owned by the roll-up rewrite): kept as strict xfails until it handles them.
+_STALE_HISTORY = (
+    "fct_transformer_load keeps load rows before its cut-off that this edit "
+    "changes (only it and the marts built from it differ from a full "
+    "refresh): for the roll-up rewrite to recompute"
+)
+FROM_FCT = {
+    "fct_transformer_load",
+    "transformer_headroom_profile",
+    "transformer_window_headroom",
+    "transformer_charger_fit",
+}
+FCT_KNOWN: dict[str, str] = {
+    "meter_moved": _STALE_HISTORY,
+    "transformer_removed": _STALE_HISTORY,
+    "transformer_renamed": _STALE_HISTORY,
+    "meter_added_with_backfill": _STALE_HISTORY,
+    "valid_range_changed": _STALE_HISTORY,
+    "timezone_changed": "fct_transformer_load keeps interval_local of rows "
+    "before its cut-off in the old time zone",
+}
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        pytest.param(
+            k,
+            marks=pytest.mark.xfail(
+                strict=True, raises=AssertionError, reason=FCT_KNOWN[k]
+            )
+            if k in FCT_KNOWN
+            else (),
+        )
+        for k in EDITS
+    ],
+)
+def test_incremental_build_equals_full_refresh_after(
+    kind: str, baseline: Baseline, tmp_path: Path
+) -> None:
+    differences = _run_case(baseline, [kind], tmp_path)
+    # A known fct_transformer_load gap may only show in it and the marts
+    # built from it; anything else is a plain failure, never an xfail.
+    beyond_fct = sorted(set(differences) - FROM_FCT)
+    if beyond_fct:
+        pytest.fail(f"differ beyond fct_transformer_load: {beyond_fct} {differences}")
+    assert not differences, (sorted(differences), differences)
+
+
+@settings(
+    max_examples=2,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    derandomize=True,
+)
+@given(
+    st.lists(
+        st.sampled_from(sorted(set(EDITS) - set(FCT_KNOWN))), min_size=2, max_size=3
+    )
+)
+def test_incremental_equals_full_after_random_edit_sequences(
+    baseline: Baseline, tmp_path_factory: pytest.TempPathFactory, edits: list[str]
+) -> None:
+    differences = _run_case(baseline, edits, tmp_path_factory.mktemp("seq"))
+    assert not differences, (edits, sorted(differences), differences)
+
+
+def test_fact_tests_check_the_slice_the_latest_run_rewrote(
+    baseline: Baseline, tmp_path: Path
+) -> None:
+    """A wrong row the latest run wrote fails the tests; an old one is not read."""
+    name = f"evcap_test_slice_{uuid.uuid4().hex[:8]}"
+    with _admin(baseline.server) as conn:
+        conn.execute(
+            sql.SQL("create database {} template {}").format(
+                sql.Identifier(name), sql.Identifier(baseline.database)
+            )
+        )
+    try:
+        dsn = db.with_database(baseline.server.admin_dsn, name)
+        with psycopg.connect(dsn) as conn:
+            conn.execute(
+                "insert into edm.ts_data_source_reading select * from public.held_back"
+            )
+            conn.commit()
+        _build(dsn, INCREMENTAL, baseline.vars, tmp_path / "inc")
+        selector = [
+            "test",
+            "--select",
+            "assert_energy_conservation",
+            "fct_transformer_load,test_type:data",
+        ]
+
+        def failing_tests() -> int:
+            result = run_dbt(
+                selector,
+                dsn,
+                target_schema=INCREMENTAL,
+                vars=baseline.vars,
+                target_path=tmp_path / "test",
+                check=False,
+            )
+            return sum(
+                1 for r in result.run_results["results"] if r["status"] == "fail"
+            )
+
+        assert failing_tests() == 0
+        with psycopg.connect(dsn) as conn:
+            first, latest = conn.execute(
+                "select min(interval_start), max(interval_start)"
+                " from evcap.fct_transformer_load"
+            ).fetchone() or (None, None)
+            # Outside the slice (before the cut-off): not read, so not caught.
+            conn.execute(
+                "update evcap.fct_transformer_load set load_kw = load_kw + 7"
+                " where interval_start = %s",
+                (first,),
+            )
+            conn.commit()
+        assert failing_tests() == 0
+        with psycopg.connect(dsn) as conn:
+            conn.execute(
+                "update evcap.fct_transformer_load set load_kw = load_kw + 7"
+                " where interval_start = %s",
+                (latest,),
+            )
+            conn.commit()
+        # Energy conservation and load = consumer - producer both catch it.
+        assert failing_tests() == 2
+    finally:
+        _drop(baseline.server, name)

@@ -1,0 +1,49 @@
+{#-
+    The slice of an incremental table that the latest dbt run rewrote, as a
+    boolean SQL expression over the table's rows (for data tests: config
+    `where`, or a filter in a singular test): every interval from the first
+    one the latest run wrote (rows carry `rebuilt_at`, the run's
+    run_started_at) on. Old rows at those intervals are inside the slice
+    too, so a stale duplicate is still caught. After a full refresh every
+    row carries the run's timestamp: the slice is the whole table.
+    `relation` is the SQL name of the table (e.g. `ref('...')` rendered).
+-#}
+{% macro evcap_latest_run_slice(relation, time_column='interval_start') -%}
+    {{ time_column }} >= (
+        select min(rewritten.{{ time_column }})
+        from {{ relation }} as rewritten
+        where rewritten.rebuilt_at = (
+            select max(latest.rebuilt_at) from {{ relation }} as latest
+        )
+    )
+{%- endmacro %}
+
+
+{#-
+    The rows a generic data test reads: all of `model`, or with
+    `latest_run_only` the slice the latest run rewrote (a subquery). dbt's
+    own `where` config cannot reference the model itself, so the generic
+    tests of this project take this argument instead.
+-#}
+{% macro evcap_test_rows(model, latest_run_only=false) -%}
+    {%- if latest_run_only -%}
+        (
+            select *
+            from {{ model }}
+            where {{ evcap_latest_run_slice(model) }}
+        )
+    {%- else -%}
+        {{ model }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#-
+    When the current dbt run started (run_started_at, UTC), as a timestamptz:
+    the `rebuilt_at` of every row a run writes. A macro so unit tests can
+    override it with a constant (dbt renders a unit test's expected rows once
+    at parse time, and partial parsing reuses them in later runs).
+-#}
+{% macro evcap_run_started_at() -%}
+    cast('{{ run_started_at }}' as timestamptz)
+{%- endmacro %}
