@@ -33,7 +33,9 @@
             where {{ evcap_latest_run_slice(model) }}
         )
     {%- else -%}
-        {{ model }}
+        {#- a subquery too: with a `where` config dbt passes `model` as an
+            aliased subquery, which cannot take the caller's alias -#}
+        (select * from {{ model }})
     {%- endif -%}
 {%- endmacro %}
 
