@@ -20,7 +20,8 @@ On the main grid (2,000 meters x 1 year, hourly):
    and summed per transformer;
 6. peak memory: of this process and of the dbt processes (readings never pass
    through Python on evcap's path);
-7. charger fits per second (bench/bench_fit.py).
+7. charger fits per second (bench/bench_fit.py);
+8. thermal design days per second (bench/bench_thermal.py).
 
 Then a size sweep at a fixed number of readings (2,000 / 20,000 / 100,000
 meters, fewer days for more meters): the generator's readings per second and
@@ -684,6 +685,21 @@ def main(argv: list[str] | None = None) -> int:
             f"{fits_per_s:,.0f}",
             f">= {TARGETS['fits_per_second_min']:,.0f}",
             fits_per_s >= TARGETS["fits_per_second_min"],
+        )
+    )
+    import bench_thermal
+
+    thermal = bench_thermal.run_thermal_bench(
+        transformers=200 if args.quick else 2000, repeats=1 if args.quick else 3
+    )
+    (results_dir / "thermal.json").write_text(json.dumps(thermal, indent=2))
+    results["thermal"] = thermal
+    found.append(
+        Check(
+            "thermal design days (transformer-months) per second",
+            f"{thermal['transformer_months_per_s']:,.0f}",
+            f">= {thermal['target']:,.0f}",
+            bool(thermal["met"]),
         )
     )
     results["checks"] = [dataclasses.asdict(c) for c in found]
