@@ -5,26 +5,13 @@
     first recomputed interval on; rows before that, or of intervals where
     nothing below it reports any more, still carry the old fingerprint and
     are deleted here. The check is one index probe per transformer (its
-    oldest row); nothing is deleted when nothing changed.
+    oldest row); nothing is deleted when nothing changed. On Citus the oldest rows
+    come from one DISTINCT ON on the shards (macros/evcap_citus.sql).
 -#}
 {% macro evcap_delete_stale_loads(relation) -%}
     delete from {{ relation }} as stored
     using (
-        select
-            sets.grid_id,
-            sets.transformer_id,
-            sets.meter_set_id
-        from {{ ref('int_transformer_meter_sets') }} as sets
-        cross join lateral (
-            select oldest_row.meter_set_id
-            from {{ relation }} as oldest_row
-            where
-                oldest_row.grid_id = sets.grid_id
-                and oldest_row.transformer_id = sets.transformer_id
-            order by oldest_row.interval_start asc
-            limit 1
-        ) as oldest
-        where oldest.meter_set_id <> sets.meter_set_id
+        {{ evcap_changed_meter_sets(relation) }}
     ) as changed
     where
         stored.grid_id = changed.grid_id
