@@ -62,11 +62,18 @@ MONTHS = 12
 CRITERIA = ("hot_spot", "top_oil", "ageing", "load_pu")
 """Limits a count is checked against, in the order ties are reported."""
 COMPAT_REASONS = (
+    "not_a_distribution_transformer",
+    "secondary_voltage_unreadable",
     "secondary_not_low_voltage",
     "voltage_above_secondary",
+    "phases_unreadable",
     "needs_three_phase",
+    "insufficient_data_in_window",
 )
-"""Nameplate-fit reasons that block a charger type whatever its temperature."""
+"""Nameplate-fit reasons that block a charger type whatever its temperature:
+the transformer is not a distribution transformer, a nameplate value that
+decides compatibility is unreadable, the charger does not fit its secondary,
+or the window has too little data to trust any count."""
 SEARCH_LIMIT_PU = 4.0
 """The kW search stops at this many times the capacity (reason
 ``search_limit`` when the limits still hold there)."""

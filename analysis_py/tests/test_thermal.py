@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import psycopg
 import pytest
+from hand_made_marts import create_marts
 
 from evcap.errors import ConfigError
 from evcap.marts import read_mart
@@ -521,6 +522,41 @@ def test_thermal_fit_on_the_marts_and_write_back(
         & (result["transformer_id"] == first["transformer_id"])
     ).sum()
     assert stored[0] == len(result) - same_group + 1
+
+
+@pytest.mark.parametrize(
+    ("transformer_id", "reason"),
+    [
+        ("T1", "not_a_distribution_transformer"),
+        ("T2", "secondary_voltage_unreadable"),
+        ("T3", "phases_unreadable"),
+        ("T1", "insufficient_data_in_window"),
+    ],
+)
+def test_thermal_count_is_zero_where_the_nameplate_fit_blocks_it(
+    pg_conn: psycopg.Connection, transformer_id: str, reason: str
+) -> None:
+    # A transformer the nameplate fit rules out for a reason other than
+    # headroom (a substation, an unreadable nameplate, too little data) gets no
+    # thermal count either, however cool it runs.
+    create_marts(pg_conn)
+    before = thermal_fit(pg_conn, windows=["nightly"])
+    mine = before["transformer_id"] == transformer_id
+    assert (before.loc[mine, "thermal_max_chargers"] > 0).any()
+    pg_conn.execute(
+        "update evcap.transformer_charger_fit set max_chargers = 0, reason = %s"
+        " where transformer_id = %s",
+        (reason, transformer_id),
+    )
+    pg_conn.commit()
+    after = thermal_fit(pg_conn, windows=["nightly"])
+    mine = after["transformer_id"] == transformer_id
+    assert (after.loc[mine, "thermal_max_chargers"] == 0).all()
+    assert (after.loc[mine, "binding_criterion"] == reason).all()
+    others = after.loc[~mine].reset_index(drop=True)
+    assert others.equals(
+        before.loc[before["transformer_id"] != transformer_id].reset_index(drop=True)
+    )
 
 
 def test_fit_gets_thermal_columns(marts_conn: psycopg.Connection) -> None:

@@ -19,7 +19,7 @@ element_limits as (
     select
         grid_id,
         grid_element_id as element_id,
-        {{ evcap_parse_number("meta ->> 'max_service_kw'", 'kw') }}
+        {{ evcap_parse_number("meta ->> 'max_service_kw'") }}
             as max_service_kw
     from {{ source('edm', 'grid_element') }}
     where meta ? 'max_service_kw'
