@@ -9,6 +9,15 @@
     come from one DISTINCT ON on the shards (macros/evcap_citus.sql).
 -#}
 {% macro evcap_delete_stale_loads(relation) -%}
+    {#-
+        A first build or full refresh wrote every row with the current
+        fingerprint: nothing to delete. On Citus the table is then still a
+        plain coordinator table, which a delete joined with reference tables
+        cannot modify, so the statement is left out there.
+    -#}
+    {%- if evcap_is_citus() and not is_incremental() -%}
+        select 1
+    {%- else -%}
     delete from {{ relation }} as stored
     using (
         {{ evcap_changed_meter_sets(relation) }}
@@ -17,4 +26,5 @@
         stored.grid_id = changed.grid_id
         and stored.transformer_id = changed.transformer_id
         and stored.meter_set_id <> changed.meter_set_id
+    {%- endif -%}
 {%- endmacro %}

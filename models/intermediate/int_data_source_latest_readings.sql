@@ -56,7 +56,7 @@ probed as (
         latest.period_s as latest_period_s,
         latest.received_at as latest_received_at
     from data_sources
-    {%- if evcap_readings_relation() %}
+    {% if evcap_readings_relation() -%}
         {#- distributed source contract (Citus): on the shards, no LATERAL -#}
         left join {{ evcap_latest_reading_per_source('kWh') }} as latest
             on data_sources.data_source_id = latest.data_source_id

@@ -250,9 +250,21 @@ per_reading_start as materialized (
         sum(avg_kw) filter (where not is_consumer) as producer_kw,
         count(avg_kw) filter (where is_consumer) as consumer_readings,
         -- the meter's consumer channels (one meter per group, or none)
+    {% if evcap_is_citus() -%}
+        {#-
+            Citus has no partial max() of an array of ranges: the same
+            value through text, so the aggregate runs on the shards.
+        -#}
+        cast(
+            max(cast(consumer_valid_ranges as text)) filter (
+                where channel_group <> 0
+            ) as tstzrange []
+        ) as consumer_valid_ranges
+    {% else -%}
         max(consumer_valid_ranges) filter (
             where channel_group <> 0
         ) as consumer_valid_ranges
+    {% endif -%}
     from (
         select
             *,
