@@ -89,10 +89,11 @@
 
 {#-
     Pre-hook outside the model's transaction, on Citus, for models dbt
-    rebuilds as a new table (materialized 'table'): drop the old Citus table
-    first (and tell dbt's relation cache). dbt would otherwise rename it in
-    the same transaction that has just read co-located placements (the
-    marts read fct_transformer_load; reference tables are all one
+    rebuilds as a new table (materialized 'table', or 'incremental' on a
+    full refresh): drop the old Citus table first (and tell dbt's relation
+    cache). dbt would otherwise rename it in the same transaction that has
+    just read co-located placements (the marts read the load table
+    int_transformer_loads_rolled_up; reference tables are all one
     co-location group) over parallel connections, which Citus refuses
     ("cannot perform DDL on placement ... read over multiple connections").
     The price: while the model rebuilds, and if it fails, the table is
@@ -106,13 +107,23 @@
     ) -%}
         {%- set existing = load_cached_relation(relation) -%}
         {%- if existing is not none -%}
-            {%- do adapter.cache_dropped(existing) -%}
             {%- if config.get('evcap_citus_keep_previous', false) %}
                 {%- set kept = evcap_citus_previous(existing) %}
                 drop table if exists {{ kept }};
                 create table {{ kept }} as select * from {{ existing }};
             {%- endif %}
             drop table if exists {{ existing }} cascade;
+            {%- if materialized == 'incremental' %}
+                {#-
+                    dbt's incremental materialization looked the table up
+                    before this hook and renames it to its backup: a plain
+                    placeholder takes the rename (the backup is dropped by
+                    evcap_partition_by_month, or by dbt).
+                -#}
+                create table {{ existing }} (evcap_placeholder integer);
+            {%- else %}
+                {%- do adapter.cache_dropped(existing) -%}
+            {%- endif %}
             commit
         {%- endif -%}
     {%- endif -%}
