@@ -87,6 +87,45 @@
     end as avg_kw
 {%- endset %}
 
+{#-
+    With the readings relation (Citus) the same check and kW, computed in
+    the join's select list.
+-#}
+{%- set readings_avg_kw -%}
+    {%- if evcap_readings_relation() -%}
+        case
+            when {{ evcap_reading_is_valid(
+                'readings.energy_kwh',
+                'readings.period_s',
+                'readings.interval_start',
+                'data_sources.valid_during',
+                'data_sources.max_service_kw',
+            ) }}
+                then {{ evcap_average_kw(
+                    'readings.energy_kwh', 'readings.period_s'
+                ) }}
+        end
+    {%- else -%}
+        readings.avg_kw
+    {%- endif -%}
+{%- endset %}
+
+{#-
+    Citus has no partial max() of an array of ranges: there the same value
+    goes through text, so the aggregate still runs on the shards.
+-#}
+{%- set meter_valid_ranges -%}
+    {%- if evcap_is_citus() -%}
+        cast(
+            max(cast(consumer_valid_ranges as text)) filter (
+                where channel_group <> 0
+            ) as tstzrange []
+        )
+    {%- else -%}
+        max(consumer_valid_ranges) filter (where channel_group <> 0)
+    {%- endif -%}
+{%- endset %}
+
 with
 
 {%- if is_incremental() %}
@@ -186,22 +225,7 @@ readings as (
         data_sources.consumer_valid_ranges,
         readings.interval_start,
         readings.period_s,
-    {%- if evcap_readings_relation() %}
-        case
-            when {{ evcap_reading_is_valid(
-                'readings.energy_kwh',
-                'readings.period_s',
-                'readings.interval_start',
-                'data_sources.valid_during',
-                'data_sources.max_service_kw',
-            ) }}
-                then {{ evcap_average_kw(
-                    'readings.energy_kwh', 'readings.period_s'
-                ) }}
-        end as avg_kw
-    {%- else %}
-        readings.avg_kw
-    {%- endif %}
+        {{ readings_avg_kw }} as avg_kw
     from
         {{ ref('int_data_sources_mapped_to_transformers') }} as data_sources
     {% if is_incremental() -%}
@@ -250,21 +274,7 @@ per_reading_start as materialized (
         sum(avg_kw) filter (where not is_consumer) as producer_kw,
         count(avg_kw) filter (where is_consumer) as consumer_readings,
         -- the meter's consumer channels (one meter per group, or none)
-    {% if evcap_is_citus() -%}
-        {#-
-            Citus has no partial max() of an array of ranges: the same
-            value through text, so the aggregate runs on the shards.
-        -#}
-        cast(
-            max(cast(consumer_valid_ranges as text)) filter (
-                where channel_group <> 0
-            ) as tstzrange []
-        ) as consumer_valid_ranges
-    {% else -%}
-        max(consumer_valid_ranges) filter (
-            where channel_group <> 0
-        ) as consumer_valid_ranges
-    {% endif -%}
+        {{ meter_valid_ranges }} as consumer_valid_ranges
     from (
         select
             *,
