@@ -78,6 +78,9 @@
             end if;
         end
         $evcap_citus$;
+        {%- if config.get('evcap_citus_keep_previous', false) %}
+            drop table if exists {{ evcap_citus_previous(relation) }};
+        {%- endif %}
         {#- an outside-transaction hook runs in a driver-opened transaction -#}
         commit
     {%- endif -%}
@@ -86,25 +89,60 @@
 
 {#-
     Pre-hook outside the model's transaction, on Citus, for models dbt
-    rebuilds as a new table (materialized 'table'): drop the old Citus table
-    first (and tell dbt's relation cache). dbt would otherwise rename it in
-    the same transaction that has just read co-located placements (the
-    marts read fct_transformer_load; reference tables are all one
+    rebuilds as a new table (materialized 'table', or 'incremental' on a
+    full refresh): drop the old Citus table first (and tell dbt's relation
+    cache). dbt would otherwise rename it in the same transaction that has
+    just read co-located placements (the marts read the load table
+    int_transformer_loads_rolled_up; reference tables are all one
     co-location group) over parallel connections, which Citus refuses
     ("cannot perform DDL on placement ... read over multiple connections").
     The price: while the model rebuilds, and if it fails, the table is
     missing (no swap).
 -#}
 {% macro evcap_citus_before_rebuild(relation) -%}
-    {%- if evcap_is_citus() and execute
-        and config.get('materialized') == 'table' -%}
+    {%- set materialized = config.get('materialized') -%}
+    {%- if evcap_is_citus() and execute and (
+        materialized == 'table'
+        or (materialized == 'incremental' and should_full_refresh())
+    ) -%}
         {%- set existing = load_cached_relation(relation) -%}
         {%- if existing is not none -%}
-            {%- do adapter.cache_dropped(existing) -%}
-            drop table if exists {{ existing }};
+            {%- if config.get('evcap_citus_keep_previous', false) %}
+                {%- set kept = evcap_citus_previous(existing) %}
+                drop table if exists {{ kept }};
+                create table {{ kept }} as select * from {{ existing }};
+            {%- endif %}
+            drop table if exists {{ existing }} cascade;
+            {%- if materialized == 'incremental' %}
+                {#-
+                    dbt's incremental materialization looked the table up
+                    before this hook and renames it to its backup: a plain
+                    placeholder takes the rename (the backup is dropped by
+                    evcap_partition_by_month, or by dbt).
+                -#}
+                create table {{ existing }} (evcap_placeholder integer);
+            {%- else %}
+                {%- do adapter.cache_dropped(existing) -%}
+            {%- endif %}
             commit
         {%- endif -%}
     {%- endif -%}
+{%- endmacro %}
+
+
+{#-
+    The relation a model reads its own previous rows from: itself on one
+    node; on Citus, for a model with config evcap_citus_keep_previous, the
+    copy <name>__previous that evcap_citus_before_rebuild made before it
+    dropped the old table (evcap_citus_layout drops the copy afterwards).
+-#}
+{% macro evcap_citus_previous(relation) -%}
+    {%- if evcap_is_citus() -%}
+        {{ return(relation.incorporate(
+            path={'identifier': relation.identifier ~ '__previous'}
+        )) }}
+    {%- endif -%}
+    {{ return(relation) }}
 {%- endmacro %}
 
 
@@ -250,4 +288,138 @@
     {%- else -%}
         true
     {%- endif -%}
+{%- endmacro %}
+
+
+{#-
+    The latest stored row (interval_start, meter_set_id) of every
+    transformer of an incremental load table, for the roll-up's per
+    transformer cut-offs. On one node a backwards walk along the unique
+    index per transformer (LATERAL ... LIMIT 1); on Citus, where a LATERAL
+    into a distributed table does not push down, one DISTINCT ON per
+    (grid_id, transformer_id) computed on the shards (it holds the
+    distribution column). Use as `left join {{
+    evcap_latest_load_per_transformer(this, 'sets') }} as latest on {{
+    evcap_latest_load_join('sets', 'latest') }}`; `sets` has grid_id and
+    transformer_id.
+-#}
+{% macro evcap_latest_load_per_transformer(relation, sets) -%}
+    {%- if evcap_is_citus() -%}
+        (
+            select distinct on (loaded.grid_id, loaded.transformer_id)
+                loaded.grid_id,
+                loaded.transformer_id,
+                loaded.interval_start,
+                loaded.meter_set_id
+            from {{ relation }} as loaded
+            order by
+                loaded.grid_id asc,
+                loaded.transformer_id asc,
+                loaded.interval_start desc
+        )
+    {%- else -%}
+        lateral (
+            {#- backwards along the unique index: one row per transformer -#}
+            select
+                loaded.interval_start,
+                loaded.meter_set_id
+            from {{ relation }} as loaded
+            where
+                loaded.grid_id = {{ sets }}.grid_id
+                and loaded.transformer_id = {{ sets }}.transformer_id
+            order by loaded.interval_start desc
+            limit 1
+        )
+    {%- endif -%}
+{%- endmacro %}
+
+
+{% macro evcap_latest_load_join(sets, latest) -%}
+    {%- if evcap_is_citus() -%}
+        {{ sets }}.grid_id = {{ latest }}.grid_id
+        and {{ sets }}.transformer_id = {{ latest }}.transformer_id
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#-
+    The oldest stored meter_set_id of every transformer of the load table
+    (evcap_delete_stale_loads), by the same two routes: an index probe per
+    transformer on one node, a DISTINCT ON on the shards on Citus. Columns:
+    grid_id, transformer_id, meter_set_id (the stored one) and
+    current_meter_set_id (int_transformer_meter_sets'), only where they
+    differ.
+-#}
+{% macro evcap_changed_meter_sets(relation) -%}
+    {%- if evcap_is_citus() -%}
+        select
+            sets.grid_id,
+            sets.transformer_id,
+            sets.meter_set_id
+        from {{ ref('int_transformer_meter_sets') }} as sets
+        inner join (
+            select distinct on (oldest_row.grid_id, oldest_row.transformer_id)
+                oldest_row.grid_id,
+                oldest_row.transformer_id,
+                oldest_row.meter_set_id
+            from {{ relation }} as oldest_row
+            order by
+                oldest_row.grid_id asc,
+                oldest_row.transformer_id asc,
+                oldest_row.interval_start asc
+        ) as oldest
+            on
+                sets.grid_id = oldest.grid_id
+                and sets.transformer_id = oldest.transformer_id
+        where oldest.meter_set_id <> sets.meter_set_id
+    {%- else -%}
+        select
+            sets.grid_id,
+            sets.transformer_id,
+            sets.meter_set_id
+        from {{ ref('int_transformer_meter_sets') }} as sets
+        cross join lateral (
+            select oldest_row.meter_set_id
+            from {{ relation }} as oldest_row
+            where
+                oldest_row.grid_id = sets.grid_id
+                and oldest_row.transformer_id = sets.transformer_id
+            order by oldest_row.interval_start asc
+            limit 1
+        ) as oldest
+        where oldest.meter_set_id <> sets.meter_set_id
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#-
+    The latest reading of every data source from the readings relation
+    (int_data_source_latest_readings on Citus): the latest interval stamped
+    no later than the plausible future with a positive period, one
+    DISTINCT ON per data source on the shards. Of several versions of that
+    interval the winner of evcap_latest_readings gives period and
+    received_at. Columns: data_source_id, interval_start, period_s,
+    received_at.
+-#}
+{% macro evcap_latest_reading_per_source(metric_key='kWh') -%}
+    (
+        select distinct on (ts.data_source_id)
+            ts.data_source_id,
+            ts.ts as interval_start,
+            ts.period_s,
+            ts.received_at
+        from {{ evcap_readings_relation() }} as ts
+        where
+            ts.metric = '{{ metric_key }}'
+            and ts.ts <= {{ evcap_latest_plausible_time() }}
+            and ts.period_s > 0
+        order by
+            ts.data_source_id asc,
+            ts.ts desc,
+            ts.received_at desc nulls last,
+            ts.value desc nulls last,
+            ts.period_s asc
+    )
 {%- endmacro %}

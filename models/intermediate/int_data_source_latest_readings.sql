@@ -6,8 +6,13 @@
     (int_grids_configured), the lagging sources (int_data_sources_lagging),
     and, through previous_latest_interval_start (this table's value before
     this run), the point from which an incremental roll-up must re-read a
-    source that delivers a backlog late.
+    source that delivers a backlog late. On Citus the previous values are
+    read from a copy the pre-hook evcap_citus_before_rebuild keeps (config
+    evcap_citus_keep_previous), as the old table is dropped before the
+    rebuild.
 -#}
+
+{{ config(evcap_citus_keep_previous=true) }}
 
 {%- set previous = (
     adapter.get_relation(this.database, this.schema, this.identifier)
@@ -35,7 +40,7 @@ data_sources as (
         select
             data_source_id,
             latest_interval_start
-        from {{ previous }}
+        from {{ evcap_citus_previous(previous) }}
 
     ),
 {%- endif %}
@@ -51,21 +56,27 @@ probed as (
         latest.period_s as latest_period_s,
         latest.received_at as latest_received_at
     from data_sources
-    left join lateral (
-        select
-            ts.timestamp as interval_start,
-            ts.period as period_s,
-            ts.received as received_at
-        from
-            {{ evcap_ts_data_source_select(
-                'data_sources.data_source_id', 'kWh'
-            ) }} as ts
-        where
-            ts.timestamp <= {{ evcap_latest_plausible_time() }}
-            and ts.period > 0
-        order by ts.timestamp desc
-        limit 1
-    ) as latest on true
+    {% if evcap_readings_relation() -%}
+        {#- distributed source contract (Citus): on the shards, no LATERAL -#}
+        left join {{ evcap_latest_reading_per_source('kWh') }} as latest
+            on data_sources.data_source_id = latest.data_source_id
+    {%- else %}
+        left join lateral (
+            select
+                ts.timestamp as interval_start,
+                ts.period as period_s,
+                ts.received as received_at
+            from
+                {{ evcap_ts_data_source_select(
+                    'data_sources.data_source_id', 'kWh'
+                ) }} as ts
+            where
+                ts.timestamp <= {{ evcap_latest_plausible_time() }}
+                and ts.period > 0
+            order by ts.timestamp desc
+            limit 1
+        ) as latest on true
+    {%- endif %}
 
 ),
 

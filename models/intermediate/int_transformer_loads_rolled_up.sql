@@ -87,6 +87,45 @@
     end as avg_kw
 {%- endset %}
 
+{#-
+    With the readings relation (Citus) the same check and kW, computed in
+    the join's select list.
+-#}
+{%- set readings_avg_kw -%}
+    {%- if evcap_readings_relation() -%}
+        case
+            when {{ evcap_reading_is_valid(
+                'readings.energy_kwh',
+                'readings.period_s',
+                'readings.interval_start',
+                'data_sources.valid_during',
+                'data_sources.max_service_kw',
+            ) }}
+                then {{ evcap_average_kw(
+                    'readings.energy_kwh', 'readings.period_s'
+                ) }}
+        end
+    {%- else -%}
+        readings.avg_kw
+    {%- endif -%}
+{%- endset %}
+
+{#-
+    Citus has no partial max() of an array of ranges: there the same value
+    goes through text, so the aggregate still runs on the shards.
+-#}
+{%- set meter_valid_ranges -%}
+    {%- if evcap_is_citus() -%}
+        cast(
+            max(cast(consumer_valid_ranges as text)) filter (
+                where channel_group <> 0
+            ) as tstzrange []
+        )
+    {%- else -%}
+        max(consumer_valid_ranges) filter (where channel_group <> 0)
+    {%- endif -%}
+{%- endset %}
+
 with
 
 {%- if is_incremental() %}
@@ -100,18 +139,9 @@ with
             latest.interval_start as latest_start,
             latest.meter_set_id as stored_meter_set_id
         from {{ ref('int_transformer_meter_sets') }} as sets
-        left join lateral (
-            {#- backwards along the unique index: one row per transformer -#}
-            select
-                loaded.interval_start,
-                loaded.meter_set_id
-            from {{ this }} as loaded
-            where
-                loaded.grid_id = sets.grid_id
-                and loaded.transformer_id = sets.transformer_id
-            order by loaded.interval_start desc
-            limit 1
-        ) as latest on true
+        left join {{ evcap_latest_load_per_transformer(this, 'sets') }}
+            as latest
+            on {{ evcap_latest_load_join('sets', 'latest') }}
 
     ),
 
@@ -195,21 +225,40 @@ readings as (
         data_sources.consumer_valid_ranges,
         readings.interval_start,
         readings.period_s,
-        readings.avg_kw
+        {{ readings_avg_kw }} as avg_kw
     from
         {{ ref('int_data_sources_mapped_to_transformers') }} as data_sources
     {% if is_incremental() -%}
         inner join source_cutoffs
             on data_sources.data_source_id = source_cutoffs.data_source_id
     {% endif -%}
-    cross join
-        lateral
-        {{ evcap_latest_readings(
-            'data_sources.data_source_id',
-            'kWh',
-            'source_cutoffs.starting_at' if is_incremental() else none,
-            extra_columns=[avg_kw_column],
-        ) }} as readings
+    {%- if evcap_readings_relation() %}
+        {#-
+            Distributed source contract (Citus): a plain join that runs on
+            the shards of the readings relation, no LATERAL.
+        -#}
+        inner join
+            {{ evcap_readings_from_relation(
+                'kWh',
+                lower_bound=(
+                    '(select min(bounds.starting_at) from source_cutoffs'
+                    ~ ' as bounds)' if is_incremental() else none
+                ),
+            ) }} as readings
+            on data_sources.data_source_id = readings.data_source_id
+        {%- if is_incremental() %}
+                and readings.interval_start >= source_cutoffs.starting_at
+        {%- endif %}
+    {%- else %}
+        cross join
+            lateral
+            {{ evcap_latest_readings(
+                'data_sources.data_source_id',
+                'kWh',
+                'source_cutoffs.starting_at' if is_incremental() else none,
+                extra_columns=[avg_kw_column],
+            ) }} as readings
+    {%- endif %}
 
 ),
 
@@ -225,9 +274,7 @@ per_reading_start as materialized (
         sum(avg_kw) filter (where not is_consumer) as producer_kw,
         count(avg_kw) filter (where is_consumer) as consumer_readings,
         -- the meter's consumer channels (one meter per group, or none)
-        max(consumer_valid_ranges) filter (
-            where channel_group <> 0
-        ) as consumer_valid_ranges
+        {{ meter_valid_ranges }} as consumer_valid_ranges
     from (
         select
             *,
