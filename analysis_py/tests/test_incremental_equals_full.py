@@ -375,50 +375,21 @@ def _run_case(base: Baseline, edits: list[str], tmp: Path) -> dict[str, str]:
         _drop(base.server, name)
 
 
-# Cases whose difference lies inside fct_transformer_load's incremental logic
-# (owned by the roll-up rewrite): kept as strict xfails until it handles them.
-_STALE_HISTORY = (
-    "fct_transformer_load keeps load rows before its cut-off that this edit "
-    "changes (only it and the marts built from it differ from a full "
-    "refresh): for the roll-up rewrite to recompute"
-)
+# What an incremental run may get wrong shows first in the load table and the
+# marts built from it; a difference anywhere else is reported apart.
 FROM_FCT = {
     "fct_transformer_load",
     "transformer_headroom_profile",
     "transformer_window_headroom",
     "transformer_charger_fit",
 }
-FCT_KNOWN: dict[str, str] = {
-    "meter_moved": _STALE_HISTORY,
-    "transformer_removed": _STALE_HISTORY,
-    "transformer_renamed": _STALE_HISTORY,
-    "meter_added_with_backfill": _STALE_HISTORY,
-    "valid_range_changed": _STALE_HISTORY,
-    "timezone_changed": "fct_transformer_load keeps interval_local of rows "
-    "before its cut-off in the old time zone",
-}
 
 
-@pytest.mark.parametrize(
-    "kind",
-    [
-        pytest.param(
-            k,
-            marks=pytest.mark.xfail(
-                strict=True, raises=AssertionError, reason=FCT_KNOWN[k]
-            )
-            if k in FCT_KNOWN
-            else (),
-        )
-        for k in EDITS
-    ],
-)
+@pytest.mark.parametrize("kind", list(EDITS))
 def test_incremental_build_equals_full_refresh_after(
     kind: str, baseline: Baseline, tmp_path: Path
 ) -> None:
     differences = _run_case(baseline, [kind], tmp_path)
-    # A known fct_transformer_load gap may only show in it and the marts
-    # built from it; anything else is a plain failure, never an xfail.
     beyond_fct = sorted(set(differences) - FROM_FCT)
     if beyond_fct:
         pytest.fail(f"differ beyond fct_transformer_load: {beyond_fct} {differences}")
@@ -431,11 +402,7 @@ def test_incremental_build_equals_full_refresh_after(
     suppress_health_check=[HealthCheck.function_scoped_fixture],
     derandomize=True,
 )
-@given(
-    st.lists(
-        st.sampled_from(sorted(set(EDITS) - set(FCT_KNOWN))), min_size=2, max_size=3
-    )
-)
+@given(st.lists(st.sampled_from(sorted(EDITS)), min_size=2, max_size=3))
 def test_incremental_equals_full_after_random_edit_sequences(
     baseline: Baseline, tmp_path_factory: pytest.TempPathFactory, edits: list[str]
 ) -> None:
