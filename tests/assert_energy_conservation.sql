@@ -134,7 +134,9 @@ readings as (
                 not stg.is_rejected
                 -- one constant bound, so the readings are read from then on
                 and stg.interval_start >= (
-                    select min(checked_from.starting_at) - interval '1 day'
+                    select
+                        min(checked_from.starting_at)
+                        - interval '1 day' as read_from
                     from checked_from
                 )
         ) as placed

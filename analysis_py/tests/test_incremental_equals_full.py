@@ -455,9 +455,11 @@ def test_fact_tests_check_the_slice_the_latest_run_rewrote(
                 "select min(interval_start), max(interval_start)"
                 " from evcap.fct_transformer_load"
             ).fetchone() or (None, None)
+            # The stored load (fct_transformer_load is a view over it).
             # Outside the slice (before the cut-off): not read, so not caught.
             conn.execute(
-                "update evcap.fct_transformer_load set load_kw = load_kw + 7"
+                "update evcap.int_transformer_loads_rolled_up"
+                " set load_kw = load_kw + 7"
                 " where interval_start = %s",
                 (first,),
             )
@@ -465,7 +467,8 @@ def test_fact_tests_check_the_slice_the_latest_run_rewrote(
         assert failing_tests() == 0
         with psycopg.connect(dsn) as conn:
             conn.execute(
-                "update evcap.fct_transformer_load set load_kw = load_kw + 7"
+                "update evcap.int_transformer_loads_rolled_up"
+                " set load_kw = load_kw + 7"
                 " where interval_start = %s",
                 (latest,),
             )

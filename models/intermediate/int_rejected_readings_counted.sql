@@ -58,6 +58,7 @@ data_sources as (
         data_sources.element_id as meter_id,
         data_sources.data_source_id,
         data_sources.valid_during,
+        data_sources.max_service_kw,
         grid_cutoffs.starting_at
     from {{ ref('stg_edm__data_sources') }} as data_sources
     inner join grid_cutoffs
@@ -77,7 +78,8 @@ checked as (
             'latest.energy_kwh',
             'latest.period_s',
             'latest.interval_start',
-            'data_sources.valid_during'
+            'data_sources.valid_during',
+            'data_sources.max_service_kw',
         ) }} as reject_reason
     from data_sources
     cross join
