@@ -74,15 +74,12 @@ checked as (
         data_sources.meter_id,
         data_sources.data_source_id,
         latest.interval_start,
-        {#- on Citus the service limit stops the function being planned per
-            shard: there implausible readings are rejected in the roll-up but
-            not counted here (a known Citus limit) -#}
         {{ evcap_reading_reject_reason(
             'latest.energy_kwh',
             'latest.period_s',
             'latest.interval_start',
             'data_sources.valid_during',
-            'null' if evcap_is_citus() else 'data_sources.max_service_kw',
+            'data_sources.max_service_kw',
         ) }} as reject_reason
     from data_sources
     cross join
