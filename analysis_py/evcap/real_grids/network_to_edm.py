@@ -46,28 +46,13 @@ from typing import Any, cast
 
 import pandas as pd
 
+from evcap.demo_data import _ELEMENT_COLUMNS
 from evcap.errors import ConfigError
 
 __all__ = ["EdmNetwork", "network_to_edm", "voltage_level"]
 
-ELEMENT_COLUMNS = [
-    "grid_id",
-    "grid_element_id",
-    "type",
-    "customer_type",
-    "phases",
-    "is_underground",
-    "is_producer",
-    "is_consumer",
-    "is_switchable",
-    "switch_is_open",
-    "terminal1_cn",
-    "terminal2_cn",
-    "power_flow_direction",
-    "upstream_grid_element_id",
-    "geometry",
-    "meta",
-]
+# the EDM grid_element columns, as the synthetic generator writes them
+ELEMENT_COLUMNS = list(_ELEMENT_COLUMNS)
 
 _LABELS = {
     "ext_grid": "Grid",
