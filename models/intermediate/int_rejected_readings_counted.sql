@@ -13,7 +13,9 @@
     Rejected meter readings counted per data source, reject reason and UTC
     day (the rules of macros/evcap_meter_readings.sql, as in
     stg_edm__meter_readings), so int_data_issues_collected never re-reads the
-    history.
+    history. Readings come through the EDM function per data source on one
+    node, or from var('evcap_readings_relation') when set (required on
+    Citus, where the function cannot be called per data source).
 
     Each grid also has one row with a null reject_reason: its watermark
     (day_start = the latest day with any reading, sources_fingerprint = a
@@ -81,12 +83,32 @@ checked as (
             'data_sources.valid_during',
             'data_sources.max_service_kw',
         ) }} as reject_reason
-    from data_sources
-    cross join
-        lateral
-        {{ evcap_latest_readings(
-            'data_sources.data_source_id', 'kWh', 'data_sources.starting_at'
-        ) }} as latest
+    from
+        data_sources
+    {%- if evcap_readings_relation() %}
+        {#-
+            Distributed source contract (Citus): a plain join that runs on
+            the shards of the readings relation, no LATERAL call of the EDM
+            function (macros/evcap_citus.sql).
+        #}
+        inner join
+            {{ evcap_readings_from_relation(
+                'kWh',
+                lower_bound=(
+                    '(select min(bounds.starting_at) from grid_cutoffs'
+                    ~ ' as bounds)'
+                ),
+            ) }} as latest
+            on
+                data_sources.data_source_id = latest.data_source_id
+                and latest.interval_start >= data_sources.starting_at
+    {%- else %}
+        cross join
+            lateral
+            {{ evcap_latest_readings(
+                'data_sources.data_source_id', 'kWh', 'data_sources.starting_at'
+            ) }} as latest
+    {%- endif %}
 
 ),
 
