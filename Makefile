@@ -15,7 +15,7 @@ help:
 	@echo "make bench  - benchmarks; ratios printed and written to bench/results/"
 	@echo "make docs   - dbt docs generate (lineage, column docs)"
 	@echo "make citus  - build Citus once (CITUS_TARBALL=...), start a coordinator + 2 workers under .evcap/citus"
-	@echo "make test-citus - the demo grid on the Citus cluster against a single-node build (needs make citus)"
+	@echo "make test-citus - the demo grid and a real grid on the Citus cluster against single-node builds (needs make citus)"
 	@echo "make citus-stop - stop the local Citus cluster"
 
 $(BIN)/python:

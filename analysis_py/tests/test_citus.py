@@ -4,13 +4,15 @@ Needs the local cluster of ``make citus`` (coordinator + 2 workers); skipped
 without it, a failure under ``make test-citus`` (``EVCAP_REQUIRE_CITUS=1``).
 Excluded from plain ``make test`` by the ``citus`` marker.
 
-A synthetic grid with every defect is loaded twice: into a Citus database
+Each grid of GRIDS (a synthetic grid with every defect, and a real one: the
+IEEE European LV feeder of pandapower) is loaded twice: into a Citus database
 (stand-in laid out for the cluster, ``dbt build --target citus`` reading the
 readings relation) and into a plain database on the same server (no Citus
 extension: single node, the EDM function path). The last day is held back,
 then appended with a late correction and built incrementally. Every model
-table is compared row for row between the two, and the roll-up's load also
-against the independent pandas computation of test_dbt_models.
+table is compared row for row between the two, and the synthetic grid's load
+also against the independent pandas computation of test_dbt_models (the real
+grid's single-node load is checked against its network by test_real_grids).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import os
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -44,6 +46,7 @@ from evcap.dbt_runner import run_dbt
 from evcap.demo_data import DemoGrid, GridSpec, build_grid, load_grid, readings_frame
 from evcap.edm_standin import install_standin
 from evcap.errors import SchemaError
+from evcap.real_grids import RealGrid, build_real_grid, load_real_grid
 
 pytestmark = [pytest.mark.citus, pytest.mark.slow]
 
@@ -53,6 +56,10 @@ CITUS_VARS = {"evcap_readings_relation": "edm.ts_data_source_reading"}
 # the function path and run in the single-node build.
 CITUS_BUILD = ["build", "--target", "citus", "--exclude-resource-type", "unit_test"]
 SINGLE_BUILD = ["build", "--exclude-resource-type", "unit_test"]
+# A real grid: 907 buses in a chain, meters up to ~300 elements deep, 15-min
+# readings; two local days, the second held back for the incremental run.
+REAL_GRID_SOURCE = "pandapower:ieee_european_lv_asymmetric"
+REAL_GRID_DAYS = 2
 MARTS = (
     "dim_transformers",
     "fct_transformer_load",
@@ -63,6 +70,42 @@ MARTS = (
 
 
 @dataclass(frozen=True)
+class GridCase:
+    """A grid to build on both: the grid, how to load it, where its readings end."""
+
+    grid: DemoGrid | RealGrid
+    load: Callable[[psycopg.Connection], object]
+    end_utc: pd.Timestamp
+
+
+def _demo_case() -> GridCase:
+    grid = build_grid(SPEC)
+    return GridCase(
+        grid,
+        lambda conn: load_grid(conn, grid, "edm", progress=False),
+        pd.Timestamp(SPEC.end_utc),
+    )
+
+
+def _real_case() -> GridCase:
+    grid = build_real_grid(REAL_GRID_SOURCE, days=REAL_GRID_DAYS)
+    period = pd.Timedelta(seconds=grid.profiles.period_s)
+    return GridCase(
+        grid,
+        lambda conn: load_real_grid(conn, grid, "edm", progress=False),
+        pd.Timestamp(grid.profiles.interval_start[-1]) + period,
+    )
+
+
+GRIDS: dict[str, Callable[[], GridCase]] = {
+    "demo": _demo_case,
+    "ieee-lv-feeder": _real_case,
+}
+# Tests of the cluster itself (layout, plan, errors): on the synthetic grid only.
+DEMO_ONLY = pytest.mark.parametrize("pair", ["demo"], indirect=True)
+
+
+@dataclass(frozen=True)
 class Pair:
     """The same grid in a Citus database and in a single-node database."""
 
@@ -70,7 +113,7 @@ class Pair:
     citus_dsn: str
     single_dsn: str
     target: Path
-    grid: DemoGrid
+    grid: DemoGrid | RealGrid
     held_back_from: pd.Timestamp
 
 
@@ -117,13 +160,17 @@ def cluster() -> Cluster:
     return found
 
 
-@pytest.fixture(scope="module")
-def pair(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
-    """Both databases loaded without the last day and built once."""
+@pytest.fixture(scope="module", params=list(GRIDS))
+def pair(
+    request: pytest.FixtureRequest,
+    cluster: Cluster,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Pair]:
+    """Both databases loaded with one grid of GRIDS without its last day, built once."""
     suffix = uuid.uuid4().hex[:8]
     citus_db, single_db = f"evcap_citus_{suffix}", f"evcap_single_{suffix}"
-    grid = build_grid(SPEC)
-    held_back_from = pd.Timestamp(SPEC.end_utc) - pd.Timedelta(days=1)
+    case = GRIDS[str(request.param)]()
+    held_back_from = case.end_utc - pd.Timedelta(days=1)
     try:
         citus_dsn = create_database(cluster, citus_db)
         with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
@@ -136,7 +183,7 @@ def pair(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator
                 install_standin(conn, "edm", replace=True, citus=citus)
                 if citus:
                     prepare_bulk_load(conn)
-                load_grid(conn, grid, "edm", progress=False)
+                case.load(conn)
                 # the feed has not delivered the last day yet
                 conn.execute(
                     "create table edm.held_back as select * from"
@@ -152,8 +199,8 @@ def pair(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             cluster,
             citus_dsn,
             single_dsn,
-            tmp_path_factory.mktemp("dbt-citus"),
-            grid,
+            tmp_path_factory.mktemp(f"dbt-citus-{request.param}"),
+            case.grid,
             held_back_from,
         )
         _build(made, citus=True)
@@ -238,6 +285,7 @@ def test_full_build_gives_the_same_rows_as_one_node(pair: Pair) -> None:
     assert set(MARTS) <= set(tables)
 
 
+@DEMO_ONLY
 def test_tables_are_laid_out_for_the_cluster(pair: Pair) -> None:
     """Reference tables, and transformer-keyed tables co-located by transformer_id."""
     layout = _read(
@@ -283,8 +331,10 @@ def test_tables_are_laid_out_for_the_cluster(pair: Pair) -> None:
     assert {f"evcap.{t}" for t in built} <= set(layout.index)
 
 
+@DEMO_ONLY
 def test_load_matches_pandas(pair: Pair) -> None:
     """The cluster's roll-up against the independent pandas computation."""
+    assert isinstance(pair.grid, DemoGrid)
     readings = readings_frame(pair.grid, SPEC)
     readings = readings[pd.to_datetime(readings["ts"], utc=True) < pair.held_back_from]
     expected = expected_load(pair.grid, readings)
@@ -309,6 +359,7 @@ def _explain(dsn: str, query: str) -> str:
     return "\n".join(str(row[0]) for row in rows)
 
 
+@DEMO_ONLY
 def test_roll_up_runs_on_the_workers(pair: Pair) -> None:
     """EXPLAIN: the readings are deduped, checked and summed per shard on workers.
 
@@ -364,7 +415,8 @@ def test_incremental_day_gives_the_same_rows(pair: Pair) -> None:
                 "insert into edm.ts_data_source_reading select * from edm.held_back"
             )
             row = conn.execute(
-                "select r.data_source_id from edm.ts_data_source_reading r"
+                "select r.data_source_id, r.period_s"
+                " from edm.ts_data_source_reading r"
                 " join edm.grid_element_data_source s"
                 " on s.grid_element_data_source_id = r.data_source_id"
                 " where s.type = 'CONSUMER' and r.ts = %s order by 1 limit 1",
@@ -373,8 +425,13 @@ def test_incremental_day_gives_the_same_rows(pair: Pair) -> None:
             assert row is not None
             conn.execute(
                 "insert into edm.ts_data_source_reading"
-                " values (%s, 'kWh', %s, 123.0, 3600, %s)",
-                (row[0], corrected_at, pair.held_back_from + pd.Timedelta(days=2)),
+                " values (%s, 'kWh', %s, 123.0, %s, %s)",
+                (
+                    row[0],
+                    corrected_at,
+                    row[1],
+                    pair.held_back_from + pd.Timedelta(days=2),
+                ),
             )
             conn.execute("drop table edm.held_back")
             conn.commit()
@@ -403,6 +460,7 @@ def test_incremental_day_gives_the_same_rows(pair: Pair) -> None:
     pd.testing.assert_frame_equal(incremental, rebuilt, check_exact=False, rtol=1e-9)
 
 
+@DEMO_ONLY
 def test_citus_target_without_readings_relation_is_a_clear_error(pair: Pair) -> None:
     """On Citus the function path cannot push down: dbt says which var to set."""
     result = run_dbt(
@@ -416,6 +474,7 @@ def test_citus_target_without_readings_relation_is_a_clear_error(pair: Pair) -> 
     assert "set the dbt var evcap_readings_relation" in result.output
 
 
+@DEMO_ONLY
 def test_citus_stand_in_needs_a_coordinator(pair: Pair) -> None:
     with (
         psycopg.connect(pair.single_dsn) as conn,
@@ -424,6 +483,7 @@ def test_citus_stand_in_needs_a_coordinator(pair: Pair) -> None:
         install_standin(conn, "edm_other", citus=True)
 
 
+@DEMO_ONLY
 def test_heavy_model_memory_reaches_the_workers(pair: Pair) -> None:
     """The heavy models' SET LOCAL work_mem is in force where the shards are read."""
     inline = ["--inline", "{{ evcap_set_work_mem() }}"]
