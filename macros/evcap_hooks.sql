@@ -57,7 +57,8 @@
 {#-
     The roll-up's cost estimates (millions of readings behind a function)
     cross jit_above_cost on every run; compiling its expressions costs
-    seconds and saves less. Off for one heavy model's transaction.
+    seconds and saves less. Off for the heavy models' transactions (the
+    roll-up, the load cells and the marts built from them).
 -#}
 {% macro evcap_disable_jit() -%}
     set local jit = off

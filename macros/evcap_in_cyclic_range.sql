@@ -17,18 +17,31 @@
     wrapping when start > end).
 -#}
 {% macro evcap_window_contains(windows, local_ts) -%}
+    {{ evcap_window_contains_cell(
+        windows,
+        'extract(month from ' ~ local_ts ~ ')',
+        'extract(hour from ' ~ local_ts ~ ')',
+        'extract(isodow from ' ~ local_ts ~ ')',
+    ) }}
+{%- endmacro %}
+
+
+{#-
+    True when the calendar cell (local month, local hour, ISO weekday: SQL
+    integer expressions) lies inside the charging window whose seed row is
+    `windows`: the same ranges as evcap_window_contains, on a cell of
+    int_transformer_load_cells instead of a timestamp.
+-#}
+{% macro evcap_window_contains_cell(windows, month, hour, isodow) -%}
     (
         {{ evcap_in_cyclic_range(
-            'extract(month from ' ~ local_ts ~ ')',
-            windows ~ '.month_start', windows ~ '.month_end'
+            month, windows ~ '.month_start', windows ~ '.month_end'
         ) }}
         and {{ evcap_in_cyclic_range(
-            'extract(hour from ' ~ local_ts ~ ')',
-            windows ~ '.hour_start', windows ~ '.hour_end'
+            hour, windows ~ '.hour_start', windows ~ '.hour_end'
         ) }}
         and {{ evcap_in_cyclic_range(
-            'extract(isodow from ' ~ local_ts ~ ')',
-            windows ~ '.isodow_start', windows ~ '.isodow_end'
+            isodow, windows ~ '.isodow_start', windows ~ '.isodow_end'
         ) }}
     )
 {%- endmacro %}

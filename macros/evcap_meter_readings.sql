@@ -125,3 +125,101 @@
 {% macro evcap_latest_plausible_time() -%}
     (now() + interval '{{ var("max_future_hours") }} hours')
 {%- endmacro %}
+
+
+{#-
+    Every consumption / production kWh reading of every data source, checked
+    (one row per data source and interval; the latest version of each, with
+    avg_kw, is_rejected and reject_reason): the body of
+    stg_edm__meter_readings, as a subquery. `starting_at` (optional SQL
+    expression of a timestamptz, e.g. a scalar subquery) reads only
+    intervals from then on, through the EDM function's own time range (or
+    the readings relation's): what a check of the latest run's slice reads.
+-#}
+{% macro evcap_checked_meter_readings(starting_at=none) -%}
+    (
+        with
+
+        data_sources as (
+
+            select * from {{ ref('stg_edm__data_sources') }}
+            where source_type in ('CONSUMER', 'PRODUCER')
+
+        ),
+
+        latest_versions as (
+
+            select
+                data_sources.grid_id,
+                data_sources.element_id as meter_id,
+                data_sources.data_source_id,
+                data_sources.source_type,
+                data_sources.valid_during,
+                data_sources.max_service_kw,
+                readings.interval_start,
+                readings.period_s,
+                readings.energy_kwh,
+                readings.received_at
+            from
+                data_sources
+            {%- if evcap_readings_relation() %}
+                inner join {{ evcap_readings_from_relation(
+                    'kWh', lower_bound=starting_at
+                ) }} as readings
+                    on data_sources.data_source_id = readings.data_source_id
+            {%- else %}
+                cross join
+                    lateral
+                    {{ evcap_latest_readings(
+                        'data_sources.data_source_id', 'kWh', starting_at
+                    ) }} as readings
+            {%- endif %}
+
+        ),
+
+        checked as (
+
+            select
+                grid_id,
+                meter_id,
+                data_source_id,
+                source_type,
+                interval_start,
+                period_s,
+                energy_kwh,
+                received_at,
+                {{ evcap_reading_reject_reason(
+                    'energy_kwh',
+                    'period_s',
+                    'interval_start',
+                    'valid_during',
+                    'max_service_kw',
+                ) }} as reject_reason
+            from latest_versions
+
+        ),
+
+        final as (
+
+            select
+                grid_id,
+                meter_id,
+                data_source_id,
+                source_type,
+                interval_start,
+                period_s,
+                energy_kwh,
+                case
+                    when reject_reason is null
+                        then {{ evcap_average_kw('energy_kwh', 'period_s') }}
+                end as avg_kw,
+                received_at,
+                reject_reason is not null as is_rejected,
+                reject_reason
+            from checked
+
+        )
+
+        select * from final
+    )
+{%- endmacro %}

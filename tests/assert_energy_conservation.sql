@@ -9,8 +9,11 @@
     Checked on the slice the latest run rewrote (macros/
     evcap_latest_run_slice.sql): per grid, every interval from the first one
     that run wrote, from readings of those intervals (and a day before, for
-    readings longer than the grid's interval). After a full refresh that is
-    everything.
+    readings longer than the grid's interval), read from that bound on
+    (macro evcap_checked_meter_readings). After a full refresh that is
+    everything. Loads come from the stored table
+    int_transformer_loads_rolled_up (fct_transformer_load is a view of it),
+    whose index on rebuilt_at finds the slice.
 -#}
 
 with
@@ -18,7 +21,7 @@ with
 latest_run as (
 
     select max(rebuilt_at) as rebuilt_at
-    from {{ ref('fct_transformer_load') }}
+    from {{ ref('int_transformer_loads_rolled_up') }}
 
 ),
 
@@ -28,7 +31,7 @@ checked_from as (
     select
         loads.grid_id,
         min(loads.interval_start) as starting_at
-    from {{ ref('fct_transformer_load') }} as loads
+    from {{ ref('int_transformer_loads_rolled_up') }} as loads
     inner join latest_run
         on loads.rebuilt_at = latest_run.rebuilt_at
     group by loads.grid_id
@@ -37,8 +40,12 @@ checked_from as (
 
 loads as (
 
-    select loads.*
-    from {{ ref('fct_transformer_load') }} as loads
+    select
+        loads.grid_id,
+        loads.transformer_id,
+        loads.interval_start,
+        loads.load_kw
+    from {{ ref('int_transformer_loads_rolled_up') }} as loads
     inner join checked_from
         on
             loads.grid_id = checked_from.grid_id
@@ -127,18 +134,15 @@ readings as (
                         )
                     ) as float8
                 ) as offset_s
-            from {{ ref('stg_edm__meter_readings') }} as stg
+            from {{ evcap_checked_meter_readings(
+                starting_at=(
+                    '(select coalesce(min(checked_from.starting_at)'
+                    ~ " - interval '1 day', 'infinity') from checked_from)"
+                )
+            ) }} as stg
             inner join grids
                 on stg.grid_id = grids.grid_id
-            where
-                not stg.is_rejected
-                -- one constant bound, so the readings are read from then on
-                and stg.interval_start >= (
-                    select
-                        min(checked_from.starting_at)
-                        - interval '1 day' as read_from
-                    from checked_from
-                )
+            where not stg.is_rejected
         ) as placed
     ) as spread
 

@@ -34,7 +34,10 @@ from evcap.db import project_dir
 from evcap.errors import DatabaseUnavailableError, EvcapError
 
 PG_BIN = Path(os.environ.get("EVCAP_CITUS_PG_BIN", "/usr/lib/postgresql/15/bin"))
-DEFAULT_TARBALL = "../shared/vendor/citus/citus-13.2.2-src.tar.gz"
+# The team's shared vendor copy: ``shared/vendor/citus/`` beside the clone or
+# beside any folder above it (a clone in a CI work directory finds it too).
+VENDORED_TARBALL = Path("shared/vendor/citus/citus-13.2.2-src.tar.gz")
+TEAM_WORKSPACE = Path("/work")
 PATCH_NAME = "pg15.20-have_createdb_privilege.diff"
 DEFAULT_PORT = 9700
 WORKERS = 2
@@ -91,10 +94,21 @@ def default_cluster() -> Cluster:
 
 
 def default_tarball() -> Path:
-    """``CITUS_TARBALL`` or the shared vendor copy beside the clone."""
-    return Path(
-        os.environ.get("CITUS_TARBALL", str(project_dir() / DEFAULT_TARBALL))
-    ).resolve()
+    """``CITUS_TARBALL``, else the shared vendor copy beside the clone or above.
+
+    Looks for ``shared/vendor/citus/...`` in every folder above the project,
+    nearest first, then in the team workspace ``/work`` (a clone elsewhere,
+    e.g. a CI work directory); when none has it, the path beside the clone
+    (the error then names it).
+    """
+    if "CITUS_TARBALL" in os.environ:
+        return Path(os.environ["CITUS_TARBALL"]).resolve()
+    project = project_dir().resolve()
+    for folder in [*project.parents, TEAM_WORKSPACE]:
+        candidate = folder / VENDORED_TARBALL
+        if candidate.is_file():
+            return candidate
+    return project.parent / VENDORED_TARBALL
 
 
 # ------------------------------------------------------------------ build

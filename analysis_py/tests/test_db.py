@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from evcap import db
+from evcap.dbt_runner import dbt_env
 from evcap.errors import DatabaseUnavailableError
 
 
@@ -143,3 +147,28 @@ def test_servers_are_reachable(pg_conn: db.psycopg.Connection) -> None:
     row = pg_conn.execute("select current_database()").fetchone()
     assert row is not None
     assert str(row[0]).startswith("evcap_test_")
+
+
+def test_dbt_sessions_run_with_jit_off_unless_pgoptions_says(pg_dsn: str) -> None:
+    """dbt's sessions get ``jit=off`` through PGOPTIONS; a user's choice stands."""
+
+    def jit_seen(env: dict[str, str]) -> str:
+        # a fresh libpq client with exactly dbt's environment
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import psycopg; print(psycopg.connect('').execute("
+                "'show jit').fetchone()[0])",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return out.stdout.strip()
+
+    assert jit_seen(dbt_env(pg_dsn)) == "off"
+    mine = dbt_env(pg_dsn, base={**os.environ, "PGOPTIONS": "-c jit=on"})
+    assert mine["PGOPTIONS"] == "-c jit=on"
+    assert jit_seen(mine) == "on"

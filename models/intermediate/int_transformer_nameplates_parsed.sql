@@ -21,7 +21,9 @@ notations as (
 
 ),
 
-transformers as (
+-- materialized: each regexp_match runs once per transformer, not once per
+-- reference (the lookups below would repeat it for every notation row)
+transformers as materialized (
 
     select
         grid_id,

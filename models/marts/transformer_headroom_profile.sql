@@ -1,65 +1,131 @@
-{{ config(pre_hook="{{ evcap_set_work_mem() }}") }}
+{{
+    config(
+        pre_hook=[
+            "{{ evcap_set_work_mem() }}",
+            "{{ evcap_disable_jit() }}",
+        ],
+    )
+}}
 
 {#-
     The 12 x 24 (576-hour) profile: load and headroom statistics per local
-    month and local hour, over intervals where at least
-    var('min_meter_coverage') of the transformer's meters reported.
+    month and local hour (the grid's time zone), over intervals where at
+    least var('min_meter_coverage') of the transformer's meters reported.
+    Built from the 7 weekday cells of each month-hour in
+    int_transformer_load_cells (counts, sums, min, max, and the loads for
+    exact percentiles: macros/evcap_percentile_cont_sorted.sql, PostgreSQL's
+    own arithmetic), never from the load history. Headroom is
+    capacity (dim_transformers) minus load, so its statistics mirror the
+    load's: min headroom = capacity - max load, p05 headroom = capacity -
+    p95 load (continuous percentiles are symmetric), and so on.
 -#}
 
 with
+
+cells as (
+
+    select * from {{ ref('int_transformer_load_cells') }}
+    where intervals_used > 0
+
+),
+
+transformers as (
+
+    select
+        grid_id,
+        transformer_id,
+        capacity_kw
+    from {{ ref('dim_transformers') }}
+
+),
 
 loads as (
 
     select
         grid_id,
         transformer_id,
-        {#- local time from the current var (as the window mart does) -#}
-        cast(
-            extract(
-                month from interval_start
-                at time zone '{{ var("local_timezone") }}'
-            ) as integer
-        ) as local_month,
-        cast(
-            extract(
-                hour from interval_start
-                at time zone '{{ var("local_timezone") }}'
-            ) as integer
-        ) as local_hour,
-        capacity_kw,
-        load_kw,
-        headroom_kw
-    from {{ ref('fct_transformer_load') }}
-    where meter_coverage >= {{ var('min_meter_coverage') }}
+        local_month,
+        local_hour,
+        cast(sum(intervals_used) as integer) as intervals,
+        min(min_load_kw) as min_load_kw,
+        sum(load_sum_kw) / sum(intervals_used) as mean_load_kw,
+        max(max_load_kw) as max_load_kw
+    from cells
+    group by grid_id, transformer_id, local_month, local_hour
 
 ),
 
-profile as (
+collected as (
+
+    {#- every used load of the month-hour, in one array (hash aggregate) -#}
+    select
+        cells.grid_id,
+        cells.transformer_id,
+        cells.local_month,
+        cells.local_hour,
+        array_agg(cell_loads.load_kw) as loads_kw
+    from cells
+    cross join unnest(cells.loads_kw) as cell_loads (load_kw)
+    group by
+        cells.grid_id, cells.transformer_id, cells.local_month, cells.local_hour
+
+),
+
+percentiles as (
 
     select
         grid_id,
         transformer_id,
         local_month,
         local_hour,
-        cast(count(*) as integer) as intervals,
-        max(capacity_kw) as capacity_kw,
-        min(load_kw) as min_load_kw,
-        percentile_cont(0.05) within group (order by load_kw) as p05_load_kw,
-        percentile_cont(0.5) within group (order by load_kw) as p50_load_kw,
-        avg(load_kw) as mean_load_kw,
-        max(load_kw) as max_load_kw,
-        min(headroom_kw) as min_headroom_kw,
-        percentile_cont(0.05) within group (
-            order by headroom_kw
-        ) as p05_headroom_kw,
-        percentile_cont(0.5) within group (
-            order by headroom_kw
-        ) as p50_headroom_kw,
-        avg(headroom_kw) as mean_headroom_kw,
-        max(headroom_kw) as max_headroom_kw
+        {{ evcap_percentile_cont_sorted('sorted_loads_kw', 0.05) }}
+            as p05_load_kw,
+        {{ evcap_percentile_cont_sorted('sorted_loads_kw', 0.5) }}
+            as p50_load_kw,
+        {{ evcap_percentile_cont_sorted('sorted_loads_kw', 0.95) }}
+            as p95_load_kw
+    from (
+        select
+            collected.*,
+            {{ evcap_sorted('collected.loads_kw') }} as sorted_loads_kw
+        from collected
+        -- evaluated once per row, not once per reference above
+        offset 0
+    ) as sorted
+
+),
+
+final as (
+
+    select
+        loads.grid_id,
+        loads.transformer_id,
+        loads.local_month,
+        loads.local_hour,
+        loads.intervals,
+        transformers.capacity_kw,
+        loads.min_load_kw,
+        percentiles.p05_load_kw,
+        percentiles.p50_load_kw,
+        loads.mean_load_kw,
+        loads.max_load_kw,
+        transformers.capacity_kw - loads.max_load_kw as min_headroom_kw,
+        transformers.capacity_kw - percentiles.p95_load_kw as p05_headroom_kw,
+        transformers.capacity_kw - percentiles.p50_load_kw as p50_headroom_kw,
+        transformers.capacity_kw - loads.mean_load_kw as mean_headroom_kw,
+        transformers.capacity_kw - loads.min_load_kw as max_headroom_kw
     from loads
-    group by grid_id, transformer_id, local_month, local_hour
+    inner join transformers
+        on
+            loads.grid_id = transformers.grid_id
+            and loads.transformer_id = transformers.transformer_id
+    inner join percentiles
+        on
+            loads.grid_id = percentiles.grid_id
+            and loads.transformer_id = percentiles.transformer_id
+            and loads.local_month = percentiles.local_month
+            and loads.local_hour = percentiles.local_hour
 
 )
 
-select * from profile
+select * from final

@@ -1,3 +1,12 @@
+{{
+    config(
+        pre_hook=[
+            "{{ evcap_set_work_mem() }}",
+            "{{ evcap_disable_jit() }}",
+        ],
+    )
+}}
+
 {#-
     Firm headroom of every transformer in every charging window (seed
     charging_windows): the minimum budgeted headroom over the window's
@@ -10,24 +19,21 @@
     an outage of the whole grid counts against coverage. The firm headroom is
     trusted (data_sufficient) only when the share of those intervals with
     sufficient meter coverage reaches var('min_window_data_share').
+
+    Built from the calendar cells of int_transformer_load_cells (local
+    month x weekday x hour, the grid's time zone) that the window covers,
+    never from the load history: firm headroom = (capacity - the cells'
+    max load) x capacity_budget, and the quantile of budgeted headroom =
+    (capacity - the (1 - q) continuous percentile of the cells' loads) x
+    capacity_budget (continuous percentiles are symmetric), both exact
+    (macros/evcap_percentile_cont_sorted.sql: PostgreSQL's arithmetic).
 -#}
 
 with
 
-loads as (
+cells as (
 
-    select
-        grid_id,
-        transformer_id,
-        interval_start,
-        {#- local time from the current var, like the calendar below -#}
-        interval_start at time zone '{{ var("local_timezone") }}'
-            as interval_local,
-        period_s,
-        load_kw,
-        budgeted_headroom_kw,
-        meter_coverage
-    from {{ ref('fct_transformer_load') }}
+    select * from {{ ref('int_transformer_load_cells') }}
 
 ),
 
@@ -51,12 +57,16 @@ windows as (
 grid_spans as (
 
     select
-        grid_id,
-        min(interval_start) as first_start,
-        max(interval_start) as last_start,
-        min(period_s) as period_s
-    from loads
-    group by grid_id
+        cells.grid_id,
+        min(cells.first_interval_start) as first_start,
+        max(cells.last_interval_start) as last_start,
+        min(cells.period_s) as period_s
+    from cells
+    inner join transformers
+        on
+            cells.grid_id = transformers.grid_id
+            and cells.transformer_id = transformers.transformer_id
+    group by cells.grid_id
 
 ),
 
@@ -66,9 +76,11 @@ grid_intervals as (
     select
         grid_spans.grid_id,
         expected.interval_start,
-        expected.interval_start at time zone '{{ var("local_timezone") }}'
+        expected.interval_start at time zone grids.local_timezone
             as interval_local
     from grid_spans
+    inner join {{ ref('int_grids_configured') }} as grids
+        on grid_spans.grid_id = grids.grid_id
     cross join lateral generate_series(
         grid_spans.first_start,
         grid_spans.last_start,
@@ -92,23 +104,99 @@ intervals_per_window as (
 
 ),
 
+window_cells as (
+
+    select
+        cells.grid_id,
+        cells.transformer_id,
+        windows.window_name,
+        cells.intervals_used,
+        cells.max_load_kw,
+        cells.loads_kw
+    from cells
+    inner join windows
+        on {{ evcap_window_contains_cell(
+            'windows',
+            'cells.local_month',
+            'cells.local_hour',
+            'cells.local_isodow',
+        ) }}
+    where cells.intervals_used > 0
+
+),
+
+peaks as (
+
+    select
+        grid_id,
+        transformer_id,
+        window_name,
+        sum(intervals_used) as intervals_used,
+        max(max_load_kw) as peak_load_kw
+    from window_cells
+    group by grid_id, transformer_id, window_name
+
+),
+
+collected as (
+
+    {#- every used load of the window, in one array (hash aggregate) -#}
+    select
+        window_cells.grid_id,
+        window_cells.transformer_id,
+        window_cells.window_name,
+        array_agg(cell_loads.load_kw) as loads_kw
+    from window_cells
+    cross join unnest(window_cells.loads_kw) as cell_loads (load_kw)
+    group by
+        window_cells.grid_id,
+        window_cells.transformer_id,
+        window_cells.window_name
+
+),
+
+quantiles as (
+
+    select
+        grid_id,
+        transformer_id,
+        window_name,
+        {{ evcap_percentile_cont_sorted(
+            'sorted_loads_kw', '1 - ' ~ var('headroom_quantile')
+        ) }} as load_kw_at_headroom_quantile
+    from (
+        select
+            collected.*,
+            {{ evcap_sorted('collected.loads_kw') }} as sorted_loads_kw
+        from collected
+        -- evaluated once per row, not once per reference above
+        offset 0
+    ) as sorted
+
+),
+
 used as (
 
     select
-        loads.grid_id,
-        loads.transformer_id,
-        windows.window_name,
-        count(*) as intervals_used,
-        max(loads.load_kw) as peak_load_kw,
-        min(loads.budgeted_headroom_kw) as firm_headroom_kw,
-        percentile_cont({{ var('headroom_quantile') }}) within group (
-            order by loads.budgeted_headroom_kw
-        ) as quantile_headroom_kw
-    from loads
-    inner join windows
-        on {{ evcap_window_contains('windows', 'loads.interval_local') }}
-    where loads.meter_coverage >= {{ var('min_meter_coverage') }}
-    group by loads.grid_id, loads.transformer_id, windows.window_name
+        peaks.grid_id,
+        peaks.transformer_id,
+        peaks.window_name,
+        peaks.intervals_used,
+        peaks.peak_load_kw,
+        (transformers.capacity_kw - peaks.peak_load_kw)
+        * transformers.capacity_budget as firm_headroom_kw,
+        (transformers.capacity_kw - quantiles.load_kw_at_headroom_quantile)
+        * transformers.capacity_budget as quantile_headroom_kw
+    from peaks
+    inner join transformers
+        on
+            peaks.grid_id = transformers.grid_id
+            and peaks.transformer_id = transformers.transformer_id
+    inner join quantiles
+        on
+            peaks.grid_id = quantiles.grid_id
+            and peaks.transformer_id = quantiles.transformer_id
+            and peaks.window_name = quantiles.window_name
 
 ),
 

@@ -1,0 +1,45 @@
+{#-
+    percentile_cont(`fraction`) of the values of `sorted_array` (a float8[]
+    sorted ascending, SQL expressions both), by the same arithmetic as
+    PostgreSQL's own: position h = fraction x (n - 1) (0-based), the values
+    at floor(h) and ceil(h), linearly interpolated. Null for an empty or
+    null array. Lets a mart take exact percentiles of groups it has
+    collected with array_agg in a hash aggregate (each group sorted on its
+    own), instead of one sort of every value by group.
+-#}
+{% macro evcap_percentile_cont_sorted(sorted_array, fraction_expression) -%}
+    {%- set fraction = '(' ~ fraction_expression ~ ')' %}
+    (
+        {{ sorted_array }}[
+            1 + floor({{ fraction }} * (cardinality({{ sorted_array }}) - 1))
+        ]
+        + (
+            {{ fraction }} * (cardinality({{ sorted_array }}) - 1)
+            - floor({{ fraction }} * (cardinality({{ sorted_array }}) - 1))
+        )
+        * (
+            {{ sorted_array }}[
+                1 + ceil(
+                    {{ fraction }} * (cardinality({{ sorted_array }}) - 1)
+                )
+            ]
+            - {{ sorted_array }}[
+                1 + floor(
+                    {{ fraction }} * (cardinality({{ sorted_array }}) - 1)
+                )
+            ]
+        )
+    )
+{%- endmacro %}
+
+
+{#-
+    The values of float8[] `array_expression` sorted ascending (a scalar
+    subquery: one small sort per row).
+-#}
+{% macro evcap_sorted(array_expression) -%}
+    (
+        select array_agg(unsorted.value order by unsorted.value)
+        from unnest({{ array_expression }}) as unsorted (value)
+    )
+{%- endmacro %}

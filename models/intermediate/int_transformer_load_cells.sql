@@ -1,0 +1,432 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=[
+            'grid_id', 'transformer_id', 'local_month', 'local_isodow',
+            'local_hour',
+        ],
+        on_schema_change='append_new_columns',
+        indexes=[
+            {'columns': [
+                'grid_id', 'transformer_id', 'local_month', 'local_isodow',
+                'local_hour',
+            ], 'unique': true},
+        ],
+        meta={
+            'evcap_distribution': {
+                'column': 'transformer_id',
+                'colocate_with': 'int_transformer_loads_rolled_up',
+            },
+        },
+        pre_hook=[
+            "{{ evcap_set_work_mem() }}",
+            "{{ evcap_disable_jit() }}",
+        ],
+        post_hook=[
+            "delete from {{ this }} where first_interval_start is null",
+        ],
+    )
+}}
+
+{#-
+    The load of every transformer summed up per calendar cell: local month x
+    ISO weekday x local hour (12 x 7 x 24 = 2,016 cells per transformer, in
+    its grid's time zone, int_grids_configured), over the intervals where at
+    least var('min_meter_coverage') of its meters reported: how many, the
+    sum, min and max of the load (kW) and every such load, sorted (for exact
+    quantiles). The profile and window marts are built from these cells, so
+    they never read the load history again: a cell answers any window (a
+    set of months, weekdays and hours, seed charging_windows).
+
+    Incremental, in proportion to what the latest roll-up rewrote (rows of
+    int_transformer_loads_rolled_up with rebuilt_at after the newest one
+    these cells were built from):
+    - a transformer whose rows were rewritten from some interval on, with
+      older rows still stored, gets the cells of the local days (month,
+      weekday) from that interval on recomputed, each from all its stored
+      rows on matching local dates (index ranges, a few days per year);
+    - a transformer whose whole history was rewritten (new, re-keyed,
+      meters changed), one no longer in the load table, and every
+      transformer of a grid whose time zone or var('min_meter_coverage')
+      differs from the one its cells were built with gets all 2,016 cells
+      recomputed. A recomputed cell left without any stored row is deleted
+    (post-hook): the table holds exactly the cells with load rows.
+-#}
+
+{%- set cells_key = [
+    'grid_id', 'transformer_id', 'local_month', 'local_isodow', 'local_hour',
+] %}
+
+with
+
+grids as (
+
+    select
+        grid_id,
+        local_timezone
+    from {{ ref('int_grids_configured') }}
+
+),
+
+loads as not materialized (
+
+    {#-
+        Stored load rows of the transformers the topology has now (rows of
+        a removed one stay in the load table, hidden by fct_transformer_load's
+        join with dim_transformers: their cells go).
+    -#}
+    select
+        stored_loads.grid_id,
+        stored_loads.transformer_id,
+        stored_loads.interval_start,
+        stored_loads.period_s,
+        stored_loads.load_kw,
+        stored_loads.meters_reporting,
+        stored_loads.meters_expected,
+        stored_loads.rebuilt_at
+    from {{ ref('int_transformer_loads_rolled_up') }} as stored_loads
+    where exists (
+        select 1
+        from {{ ref('int_transformers_nested') }} as topology
+        where
+            topology.grid_id = stored_loads.grid_id
+            and topology.transformer_id = stored_loads.transformer_id
+    )
+
+),
+
+{% if is_incremental() %}
+
+stored as (
+
+    {#- one pass over the cells (a row per cell: the grid's size) -#}
+    select
+        cells.grid_id,
+        cells.transformer_id,
+        bool_or(
+            cells.local_timezone is distinct from grids.local_timezone
+            or cells.min_meter_coverage
+            <> cast({{ var('min_meter_coverage') }} as float8)
+        ) as settings_changed,
+        max(cells.loads_rebuilt_at) as loads_rebuilt_at
+    from {{ this }} as cells
+    left join grids
+        on cells.grid_id = grids.grid_id
+    group by cells.grid_id, cells.transformer_id
+
+),
+
+grids_changed as (
+
+    select distinct grid_id
+    from stored
+    where settings_changed
+
+),
+
+rewritten as (
+
+    {#- rows the roll-up wrote since these cells were built (index range) -#}
+    select
+        loads.grid_id,
+        loads.transformer_id,
+        min(loads.interval_start) as rewritten_from,
+        max(loads.interval_start) as rewritten_to,
+        (
+            select min(first.interval_start)
+            from loads as first
+            where
+                first.grid_id = loads.grid_id
+                and first.transformer_id = loads.transformer_id
+        ) as first_start
+    from loads
+    where
+        loads.rebuilt_at > coalesce(
+            (select max(stored.loads_rebuilt_at) from stored),
+            '-infinity'
+        )
+    group by loads.grid_id, loads.transformer_id
+
+),
+
+recomputed_whole as (
+
+    {#- transformers whose every cell is recomputed -#}
+    select
+        rewritten.grid_id,
+        rewritten.transformer_id
+    from rewritten
+    where rewritten.first_start >= rewritten.rewritten_from
+    union
+    select
+        stored.grid_id,
+        stored.transformer_id
+    from stored
+    where
+        stored.settings_changed
+        or not exists (
+            select 1
+            from loads as any_load
+            where
+                any_load.grid_id = stored.grid_id
+                and any_load.transformer_id = stored.transformer_id
+        )
+    union
+    select
+        rewritten.grid_id,
+        rewritten.transformer_id
+    from rewritten
+    inner join grids_changed
+        on rewritten.grid_id = grids_changed.grid_id
+
+),
+
+recomputed_days as (
+
+    {#-
+        The rest: per transformer, the (local month, ISO weekday) of every
+        local day from its first rewritten interval to its last one.
+    -#}
+    select distinct
+        rewritten.grid_id,
+        rewritten.transformer_id,
+        cast(extract(month from local_day) as integer) as local_month,
+        cast(extract(isodow from local_day) as integer) as local_isodow
+    from rewritten
+    inner join grids
+        on rewritten.grid_id = grids.grid_id
+    cross join lateral generate_series(
+        date_trunc(
+            'day', rewritten.rewritten_from at time zone grids.local_timezone
+        ),
+        rewritten.rewritten_to at time zone grids.local_timezone,
+        interval '1 day'
+    ) as days (local_day)
+    where not exists (
+        select 1
+        from recomputed_whole
+        where
+            recomputed_whole.grid_id = rewritten.grid_id
+            and recomputed_whole.transformer_id = rewritten.transformer_id
+    )
+
+),
+
+recomputed_dates as materialized (
+
+    {#-
+        Every local date of the transformer's history on one of those
+        (month, weekday), as a UTC range: the stored rows to re-read.
+    -#}
+    select
+        days.grid_id,
+        days.transformer_id,
+        dates.local_date at time zone grids.local_timezone as utc_from,
+        (dates.local_date + interval '1 day') at time zone grids.local_timezone
+            as utc_to
+    from recomputed_days as days
+    inner join grids
+        on days.grid_id = grids.grid_id
+    inner join rewritten
+        on
+            days.grid_id = rewritten.grid_id
+            and days.transformer_id = rewritten.transformer_id
+    cross join lateral generate_series(
+        date_trunc(
+            'day', rewritten.first_start at time zone grids.local_timezone
+        ),
+        rewritten.rewritten_to at time zone grids.local_timezone,
+        interval '1 day'
+    ) as dates (local_date)
+    where
+        cast(extract(month from dates.local_date) as integer)
+        = days.local_month
+        and cast(extract(isodow from dates.local_date) as integer)
+        = days.local_isodow
+
+),
+
+recomputed_rows as (
+
+    select
+        loads.*,
+        grids.local_timezone
+    from recomputed_whole
+    inner join loads
+        on
+            recomputed_whole.grid_id = loads.grid_id
+            and recomputed_whole.transformer_id = loads.transformer_id
+    inner join grids
+        on loads.grid_id = grids.grid_id
+    union all
+    select
+        loads.*,
+        grids.local_timezone
+    from recomputed_dates
+    inner join grids
+        on recomputed_dates.grid_id = grids.grid_id
+    {%- if evcap_is_citus() %}
+        -- Citus plans the join on the shards (no LATERAL into them)
+        inner join loads
+            on
+                recomputed_dates.grid_id = loads.grid_id
+                and recomputed_dates.transformer_id = loads.transformer_id
+                and loads.interval_start >= recomputed_dates.utc_from
+                and loads.interval_start < recomputed_dates.utc_to
+    {%- else %}
+        -- one index range per local date, whatever the row estimates
+        cross join lateral (
+            select stored_loads.*
+            from loads as stored_loads
+            where
+                stored_loads.grid_id = recomputed_dates.grid_id
+                and stored_loads.transformer_id
+                = recomputed_dates.transformer_id
+                and stored_loads.interval_start >= recomputed_dates.utc_from
+                and stored_loads.interval_start < recomputed_dates.utc_to
+        ) as loads
+    {%- endif %}
+
+),
+
+recomputed_cells as (
+
+    {#- the cells whose rows are all in recomputed_rows -#}
+    select
+        recomputed_whole.grid_id,
+        recomputed_whole.transformer_id,
+        all_cells.local_month,
+        all_cells.local_isodow,
+        all_cells.local_hour
+    from recomputed_whole
+    cross join (
+        select
+            months.local_month,
+            weekdays.local_isodow,
+            hours.local_hour
+        from generate_series(1, 12) as months (local_month)
+        cross join generate_series(1, 7) as weekdays (local_isodow)
+        cross join generate_series(0, 23) as hours (local_hour)
+    ) as all_cells
+    union all
+    select
+        recomputed_days.grid_id,
+        recomputed_days.transformer_id,
+        recomputed_days.local_month,
+        recomputed_days.local_isodow,
+        hours.local_hour
+    from recomputed_days
+    cross join generate_series(0, 23) as hours (local_hour)
+
+),
+
+{% else %}
+
+recomputed_rows as (
+
+    select
+        loads.*,
+        grids.local_timezone
+    from loads
+    inner join grids
+        on loads.grid_id = grids.grid_id
+
+),
+
+recomputed_cells as (
+
+    select
+        grid_id,
+        transformer_id,
+        local_month,
+        local_isodow,
+        local_hour
+    from (select distinct grid_id, transformer_id from loads) as transformers
+    cross join generate_series(1, 12) as months (local_month)
+    cross join generate_series(1, 7) as weekdays (local_isodow)
+    cross join generate_series(0, 23) as hours (local_hour)
+
+),
+
+{% endif %}
+
+located as (
+
+    select
+        grid_id,
+        transformer_id,
+        cast(extract(month from interval_local) as integer) as local_month,
+        cast(extract(isodow from interval_local) as integer) as local_isodow,
+        cast(extract(hour from interval_local) as integer) as local_hour,
+        interval_start,
+        period_s,
+        load_kw,
+        coalesce(
+            meters_reporting / cast(nullif(meters_expected, 0) as float8)
+            >= {{ var('min_meter_coverage') }},
+            false
+        ) as is_used
+    from (
+        select
+            recomputed_rows.*,
+            recomputed_rows.interval_start
+            at time zone recomputed_rows.local_timezone as interval_local
+        from recomputed_rows
+    ) as rows_in_local_time
+
+),
+
+aggregated as (
+
+    select
+        grid_id,
+        transformer_id,
+        local_month,
+        local_isodow,
+        local_hour,
+        min(interval_start) as first_interval_start,
+        max(interval_start) as last_interval_start,
+        min(period_s) as period_s,
+        cast(count(*) filter (where is_used) as integer) as intervals_used,
+        sum(load_kw) filter (where is_used) as load_sum_kw,
+        min(load_kw) filter (where is_used) as min_load_kw,
+        max(load_kw) filter (where is_used) as max_load_kw,
+        array_agg(load_kw order by load_kw) filter (
+            where is_used
+        ) as loads_kw
+    from located
+    group by grid_id, transformer_id, local_month, local_isodow, local_hour
+
+),
+
+final as (
+
+    select
+        {%- for column in cells_key %}
+            recomputed_cells.{{ column }},
+        {%- endfor %}
+        grids.local_timezone,
+        cast({{ var('min_meter_coverage') }} as float8) as min_meter_coverage,
+        aggregated.first_interval_start,
+        aggregated.last_interval_start,
+        aggregated.period_s,
+        coalesce(aggregated.intervals_used, 0) as intervals_used,
+        aggregated.load_sum_kw,
+        aggregated.min_load_kw,
+        aggregated.max_load_kw,
+        aggregated.loads_kw,
+        (select max(loads.rebuilt_at) from loads) as loads_rebuilt_at
+    from recomputed_cells
+    inner join grids
+        on recomputed_cells.grid_id = grids.grid_id
+    left join aggregated
+        on
+            {%- for column in cells_key %}
+                recomputed_cells.{{ column }} = aggregated.{{ column }}
+                {%- if not loop.last %} and{% endif %}
+            {%- endfor %}
+
+)
+
+select * from final
