@@ -87,20 +87,21 @@ loads as not materialized (
         stored_loads.rebuilt_at
     from {{ ref('int_transformer_loads_rolled_up') }} as stored_loads
     where exists (
-        select 1
-        from {{ ref('int_transformers_nested') }} as topology
-        where
-            topology.grid_id = stored_loads.grid_id
-            and topology.transformer_id = stored_loads.transformer_id
-    )
+            select 1 as found
+            from {{ ref('int_transformers_nested') }} as topology
+            where
+                topology.grid_id = stored_loads.grid_id
+                and topology.transformer_id = stored_loads.transformer_id
+        )
 
 ),
 
-{% if is_incremental() %}
-
 stored as (
 
-    {#- one pass over the cells (a row per cell: the grid's size) -#}
+    {#-
+        What the cells hold, one pass (a row per cell: the grid's size);
+        nothing before the first build, so every transformer is new then.
+    -#}
     select
         cells.grid_id,
         cells.transformer_id,
@@ -110,7 +111,19 @@ stored as (
             <> cast({{ var('min_meter_coverage') }} as float8)
         ) as settings_changed,
         max(cells.loads_rebuilt_at) as loads_rebuilt_at
-    from {{ this }} as cells
+    {%- if is_incremental() %}
+        from {{ this }} as cells
+    {%- else %}
+        from (
+            select
+                cast(null as text) as grid_id,
+                cast(null as text) as transformer_id,
+                cast(null as text) as local_timezone,
+                cast(null as float8) as min_meter_coverage,
+                cast(null as timestamptz) as loads_rebuilt_at
+            where false
+        ) as cells
+    {%- endif %}
     left join grids
         on cells.grid_id = grids.grid_id
     group by cells.grid_id, cells.transformer_id
@@ -134,16 +147,19 @@ rewritten as (
         min(loads.interval_start) as rewritten_from,
         max(loads.interval_start) as rewritten_to,
         (
-            select min(first.interval_start)
-            from loads as first
+            select min(earliest.interval_start) as earliest_start
+            from loads as earliest
             where
-                first.grid_id = loads.grid_id
-                and first.transformer_id = loads.transformer_id
+                earliest.grid_id = loads.grid_id
+                and earliest.transformer_id = loads.transformer_id
         ) as first_start
     from loads
     where
         loads.rebuilt_at > coalesce(
-            (select max(stored.loads_rebuilt_at) from stored),
+            (
+                select max(stored.loads_rebuilt_at) as newest_rebuilt_at
+                from stored
+            ),
             '-infinity'
         )
     group by loads.grid_id, loads.transformer_id
@@ -166,7 +182,7 @@ recomputed_whole as (
     where
         stored.settings_changed
         or not exists (
-            select 1
+            select 1 as found
             from loads as any_load
             where
                 any_load.grid_id = stored.grid_id
@@ -191,25 +207,31 @@ recomputed_days as (
     select distinct
         rewritten.grid_id,
         rewritten.transformer_id,
-        cast(extract(month from local_day) as integer) as local_month,
-        cast(extract(isodow from local_day) as integer) as local_isodow
+        cast(
+            extract(month from rewritten_days.local_day) as integer
+        ) as local_month,
+        cast(
+            extract(isodow from rewritten_days.local_day) as integer
+        ) as local_isodow
     from rewritten
     inner join grids
         on rewritten.grid_id = grids.grid_id
-    cross join lateral generate_series(
-        date_trunc(
-            'day', rewritten.rewritten_from at time zone grids.local_timezone
-        ),
-        rewritten.rewritten_to at time zone grids.local_timezone,
-        interval '1 day'
-    ) as days (local_day)
+    cross join
+        lateral generate_series(
+            date_trunc(
+                'day',
+                rewritten.rewritten_from at time zone grids.local_timezone
+            ),
+            rewritten.rewritten_to at time zone grids.local_timezone,
+            interval '1 day'
+        ) as rewritten_days (local_day)
     where not exists (
-        select 1
-        from recomputed_whole
-        where
-            recomputed_whole.grid_id = rewritten.grid_id
-            and recomputed_whole.transformer_id = rewritten.transformer_id
-    )
+            select 1 as found
+            from recomputed_whole
+            where
+                recomputed_whole.grid_id = rewritten.grid_id
+                and recomputed_whole.transformer_id = rewritten.transformer_id
+        )
 
 ),
 
@@ -220,30 +242,32 @@ recomputed_dates as materialized (
         (month, weekday), as a UTC range: the stored rows to re-read.
     -#}
     select
-        days.grid_id,
-        days.transformer_id,
-        dates.local_date at time zone grids.local_timezone as utc_from,
-        (dates.local_date + interval '1 day') at time zone grids.local_timezone
-            as utc_to
-    from recomputed_days as days
+        recomputed.grid_id,
+        recomputed.transformer_id,
+        history_dates.local_date at time zone grids.local_timezone
+            as utc_from,
+        (history_dates.local_date + interval '1 day')
+        at time zone grids.local_timezone as utc_to
+    from recomputed_days as recomputed
     inner join grids
-        on days.grid_id = grids.grid_id
+        on recomputed.grid_id = grids.grid_id
     inner join rewritten
         on
-            days.grid_id = rewritten.grid_id
-            and days.transformer_id = rewritten.transformer_id
-    cross join lateral generate_series(
-        date_trunc(
-            'day', rewritten.first_start at time zone grids.local_timezone
-        ),
-        rewritten.rewritten_to at time zone grids.local_timezone,
-        interval '1 day'
-    ) as dates (local_date)
+            recomputed.grid_id = rewritten.grid_id
+            and recomputed.transformer_id = rewritten.transformer_id
+    cross join
+        lateral generate_series(
+            date_trunc(
+                'day', rewritten.first_start at time zone grids.local_timezone
+            ),
+            rewritten.rewritten_to at time zone grids.local_timezone,
+            interval '1 day'
+        ) as history_dates (local_date)
     where
-        cast(extract(month from dates.local_date) as integer)
-        = days.local_month
-        and cast(extract(isodow from dates.local_date) as integer)
-        = days.local_isodow
+        cast(extract(month from history_dates.local_date) as integer)
+        = recomputed.local_month
+        and cast(extract(isodow from history_dates.local_date) as integer)
+        = recomputed.local_isodow
 
 ),
 
@@ -321,36 +345,6 @@ recomputed_cells as (
 
 ),
 
-{% else %}
-
-recomputed_rows as (
-
-    select
-        loads.*,
-        grids.local_timezone
-    from loads
-    inner join grids
-        on loads.grid_id = grids.grid_id
-
-),
-
-recomputed_cells as (
-
-    select
-        grid_id,
-        transformer_id,
-        local_month,
-        local_isodow,
-        local_hour
-    from (select distinct grid_id, transformer_id from loads) as transformers
-    cross join generate_series(1, 12) as months (local_month)
-    cross join generate_series(1, 7) as weekdays (local_isodow)
-    cross join generate_series(0, 23) as hours (local_hour)
-
-),
-
-{% endif %}
-
 located as (
 
     select
@@ -416,7 +410,9 @@ final as (
         aggregated.min_load_kw,
         aggregated.max_load_kw,
         aggregated.loads_kw,
-        (select max(loads.rebuilt_at) from loads) as loads_rebuilt_at
+        (
+            select max(loads.rebuilt_at) as newest_rebuilt_at from loads
+        ) as loads_rebuilt_at
     from recomputed_cells
     inner join grids
         on recomputed_cells.grid_id = grids.grid_id

@@ -89,8 +89,9 @@ percentiles as (
             collected.*,
             {{ evcap_sorted('collected.loads_kw') }} as sorted_loads_kw
         from collected
-        -- evaluated once per row, not once per reference above
-        offset 0
+        -- an optimisation fence: the sort runs once per row, not once per
+        -- reference above (the order of rows does not matter here)
+        offset 0  -- noqa: AM09
     ) as sorted
 
 ),
