@@ -58,7 +58,7 @@ from psycopg import sql
 
 from evcap import db
 from evcap.dbt_runner import DbtResult, run_dbt
-from evcap.demo_data import GridSpec, build_grid, iter_reading_chunks, load_grid
+from evcap.demo import GridSpec, build_grid, iter_reading_chunks, load_grid
 from evcap.edm_standin import install_standin
 
 BENCH_DIR = Path(__file__).resolve().parent

@@ -24,7 +24,7 @@ import psycopg
 import pytest
 
 from evcap.dbt_runner import DbtResult, run_dbt
-from evcap.demo_data import DemoGrid, GridSpec, build_grid, load_grid, readings_frame
+from evcap.demo import DemoGrid, GridSpec, build_grid, load_grid, readings_frame
 from evcap.edm_standin import install_standin
 
 pytestmark = pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Tests of the synthetic grid generator (evcap.demo_data)."""
+"""Tests of the synthetic grid generator (evcap.demo)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pandas as pd
 import psycopg
 import pytest
 
-from evcap import demo_data
-from evcap.demo_data import (
+from evcap.demo import (
     DISTRIBUTION_KVA_SIZES,
+    SIZING_POWER_FACTOR,
     DemoGrid,
     GridSpec,
     build_grid,
@@ -22,6 +22,7 @@ from evcap.demo_data import (
     load_grid,
     readings_frame,
 )
+from evcap.demo import loader as demo_loader
 from evcap.edm_standin import install_standin
 from evcap.errors import ConfigError, SchemaError
 
@@ -450,7 +451,7 @@ def test_ratings_sized_from_simulated_peak() -> None:
             total[parent] = total[parent] + total[t]
     for t in tx.index:
         assert total[t].max() == pytest.approx(tx.loc[t, "peak_load_kw"], abs=1e-2)
-    util = tx["peak_load_kw"] / (tx["rating_kva"] * demo_data.SIZING_POWER_FACTOR)
+    util = tx["peak_load_kw"] / (tx["rating_kva"] * SIZING_POWER_FACTOR)
     dist = util[tx["voltage_level"] == "MV/LV"]
     assert ((dist > 0.88) & (dist < 1.07)).any(), "no nearly-full transformer"
     assert (dist < 0.5).any(), "no transformer with 2x headroom"
@@ -741,7 +742,7 @@ def test_load_accepts_a_spec(standin: psycopg.Connection) -> None:
 def test_load_rebuilds_the_readings_index(
     standin: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(demo_data, "_REBUILD_INDEX_MIN_ROWS", 0)
+    monkeypatch.setattr(demo_loader, "REBUILD_INDEX_MIN_ROWS", 0)
     grid = build_grid(GridSpec(meters=8, days=2))
     load_grid(standin, grid, "edm", progress=False)
     row = standin.execute(
