@@ -1,6 +1,6 @@
 """The dbt project against an independent pandas computation.
 
-A synthetic grid (``evcap.demo_data``) is loaded into a fresh database on each
+A synthetic grid (``evcap.demo``) is loaded into a fresh database on each
 PostgreSQL server and built with ``dbt build``. The load of every transformer
 in every interval is then recomputed here, in pandas, from the generator's own
 frames: the topology is walked in Python, duplicates are resolved, rejected

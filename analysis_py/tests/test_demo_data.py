@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import uuid
 from functools import cache
 from typing import Any
 
@@ -158,6 +159,15 @@ def test_readings_do_not_depend_on_chunking(chunk_meters: int) -> None:
     )
     if chunk_meters == 1:
         assert len(chunks) == DEFECTS.meters * DEFECTS.grids
+
+
+def test_readings_come_in_the_order_of_the_readings_index() -> None:
+    """(data source, ts) order, the byte order of the ids: the index builds presorted."""
+    r = _readings(DEFECTS)
+    ids = r["data_source_id"].map(lambda s: uuid.UUID(s).bytes)
+    key = pd.DataFrame({"id": ids, "ts": r["ts"]})
+    assert key.equals(key.sort_values(["id", "ts"], kind="stable"))
+    assert not r["data_source_id"].is_monotonic_decreasing
 
 
 def test_readings_reject_other_spec_and_bad_chunk() -> None:
@@ -743,8 +753,22 @@ def test_load_rebuilds_the_readings_index(
     standin: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(demo_loader, "REBUILD_INDEX_MIN_ROWS", 0)
+    monkeypatch.setattr(demo_loader, "REBUILD_FOREIGN_KEYS_MIN_ROWS", 0)
     grid = build_grid(GridSpec(meters=8, days=2))
     load_grid(standin, grid, "edm", progress=False)
+    # the foreign keys dropped for the load are back, and enforced
+    keys = standin.execute(
+        "select count(*) from pg_constraint k join pg_class c on c.oid = k.conrelid"
+        " join pg_namespace n on n.oid = c.relnamespace"
+        " where n.nspname = 'edm' and k.contype = 'f'"
+    ).fetchone()
+    assert keys == (2,)
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        standin.execute(
+            "insert into edm.grid_element (grid_id, grid_element_id)"
+            " values ('no-such-grid', 'X')"
+        )
+    standin.rollback()
     row = standin.execute(
         "select indexdef from pg_indexes where schemaname = 'edm'"
         " and indexname = 'ts_data_source_reading_lookup'"

@@ -444,8 +444,11 @@ def _elements_frame(
     types = np.array(topo.types, dtype=object)
     up = np.array(topo.upstream, dtype=np.int64)
     cn = np.array([f"CN-{k:06d}" for k in range(1, n + 1)], dtype=object)
-    upstream_id = np.where(up >= 0, ids[np.maximum(up, 0)], None)
-    upstream_cn = np.where(up >= 0, cn[np.maximum(up, 0)], None)
+    has_up = up >= 0
+    upstream_id = np.full(n, None, dtype=object)
+    upstream_id[has_up] = ids[up[has_up]]
+    upstream_cn = np.full(n, None, dtype=object)
+    upstream_cn[has_up] = cn[up[has_up]]
     for idx, override in topo.upstream_override.items():
         upstream_id[idx] = override
         upstream_cn[idx] = None
@@ -476,7 +479,6 @@ def _elements_frame(
     lat_s = lat.astype(str).astype(object)
     lon_s = lon.astype(str).astype(object)
     point = "POINT(" + lon_s + " " + lat_s + ")"
-    has_up = up >= 0
     line = (types == "ACLineSegment") & has_up
     upp = np.maximum(up, 0)
     linestring = (
@@ -495,11 +497,20 @@ def _elements_frame(
             "is_switchable": types == "Switch",
             "switch_is_open": np.array(topo.switch_open, dtype=object),
             "terminal1_cn": upstream_cn,
-            "terminal2_cn": np.where(is_meter, None, cn),
-            "power_flow_direction": np.where(is_meter, None, "downstream"),
+            "terminal2_cn": _unless(is_meter, cn),
+            "power_flow_direction": _unless(is_meter, np.full(n, "downstream", object)),
             "upstream_grid_element_id": upstream_id,
             "geometry": np.where(line, linestring, point),
             "meta": meta,
         },
         columns=ELEMENT_COLUMNS,
     )
+
+
+def _unless(
+    null: npt.NDArray[np.bool_], values: npt.NDArray[np.object_]
+) -> npt.NDArray[np.object_]:
+    """``values`` with None where ``null``."""
+    out = values.copy()
+    out[null] = None
+    return out

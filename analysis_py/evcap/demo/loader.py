@@ -267,11 +267,12 @@ def write_grids(
         )
         copy_frame(conn, schema, "grid", grids)
         if postgis:
+            ewkt = [
+                None if not isinstance(g, str) else f"SRID=4326;{g}"
+                for g in elements["geometry"]
+            ]
             elements = elements.assign(
-                geometry=[
-                    None if not isinstance(g, str) else f"SRID=4326;{g}"
-                    for g in elements["geometry"]
-                ]
+                geometry=pd.Series(ewkt, index=elements.index, dtype=object)
             )
         copy_frame(conn, schema, "grid_element", elements)
         copy_frame(conn, schema, "grid_element_data_source", data_sources)
@@ -319,7 +320,7 @@ def write_grids(
                 sql.SQL("alter table {}.{} add constraint {} ").format(
                     ident, sql.Identifier(table), sql.Identifier(name)
                 )
-                + sql.SQL(definition)  # type: ignore[arg-type]
+                + sql.SQL(definition)
             )
         for table in (
             "grid",

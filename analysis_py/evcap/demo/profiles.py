@@ -180,7 +180,7 @@ def meter_params(
     weekend = np.array([0.0, 0.9, 1.0, 0.1])[kind]
 
     def lerp(row: int, low: float, high: float) -> FloatArray:
-        return low + (high - low) * u[row]
+        return np.asarray(low + (high - low) * u[row], dtype=np.float64)
 
     zeros = np.zeros(n)
     params = {
