@@ -37,7 +37,7 @@ from evcap.citus_cluster import (
     prepare_bulk_load,
 )
 from evcap.dbt_runner import run_dbt
-from evcap.demo_data import GridSpec, build_grid, load_grid
+from evcap.demo import GridSpec, build_grid, load_grid
 from evcap.edm_standin import install_standin
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"

@@ -58,7 +58,7 @@ from psycopg import sql
 
 from evcap import db
 from evcap.dbt_runner import DbtResult, run_dbt
-from evcap.demo_data import GridSpec, build_grid, iter_reading_chunks, load_grid
+from evcap.demo import GridSpec, build_grid, iter_reading_chunks, load_grid
 from evcap.edm_standin import install_standin
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -129,7 +129,7 @@ def ensure_database(server_dsn: str, name: str) -> str:
 
 
 # Bump when the generator's output changes, so a stale benchmark grid reloads.
-GRID_FORMAT = 2  # 2: data sources valid from the start with no upper bound
+GRID_FORMAT = 3  # 3: vectorised generator (new random streams, ordered source ids)
 
 
 def spec_key(spec: GridSpec) -> str:

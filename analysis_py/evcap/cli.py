@@ -18,7 +18,7 @@ from evcap import __version__, db
 from evcap.errors import EvcapError
 
 if TYPE_CHECKING:
-    from evcap.demo_data import GridSpec
+    from evcap.demo import GridSpec
 
 
 def _add_connection_options(
@@ -196,7 +196,7 @@ def _add_grid_options(
 
 
 def _grid_spec(args: argparse.Namespace) -> GridSpec:
-    from evcap.demo_data import GridSpec
+    from evcap.demo import GridSpec
 
     return GridSpec(
         seed=args.seed,
@@ -212,7 +212,7 @@ def _grid_spec(args: argparse.Namespace) -> GridSpec:
 def _cmd_demo_data(args: argparse.Namespace) -> int:
     import datetime as dt
 
-    from evcap.demo_data import load_grid
+    from evcap.demo import load_grid
 
     if args.source:
         return _load_real_grid(args)
@@ -425,7 +425,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from evcap.dbt_runner import run_dbt
-    from evcap.demo_data import load_grid
+    from evcap.demo import load_grid
     from evcap.edm_standin import install_standin
     from evcap.mix import fit, write_mix
     from evcap.report import write_report

@@ -43,7 +43,7 @@ from evcap.citus_cluster import (
     prepare_bulk_load,
 )
 from evcap.dbt_runner import run_dbt
-from evcap.demo_data import DemoGrid, GridSpec, build_grid, load_grid, readings_frame
+from evcap.demo import DemoGrid, GridSpec, build_grid, load_grid, readings_frame
 from evcap.edm_standin import install_standin
 from evcap.errors import SchemaError
 from evcap.real_grids import RealGrid, build_real_grid, load_real_grid

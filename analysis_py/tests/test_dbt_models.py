@@ -1,6 +1,6 @@
 """The dbt project against an independent pandas computation.
 
-A synthetic grid (``evcap.demo_data``) is loaded into a fresh database on each
+A synthetic grid (``evcap.demo``) is loaded into a fresh database on each
 PostgreSQL server and built with ``dbt build``. The load of every transformer
 in every interval is then recomputed here, in pandas, from the generator's own
 frames: the topology is walked in Python, duplicates are resolved, rejected
@@ -24,7 +24,7 @@ import psycopg
 import pytest
 
 from evcap.dbt_runner import DbtResult, run_dbt
-from evcap.demo_data import DemoGrid, GridSpec, build_grid, load_grid, readings_frame
+from evcap.demo import DemoGrid, GridSpec, build_grid, load_grid, readings_frame
 from evcap.edm_standin import install_standin
 
 pytestmark = pytest.mark.slow

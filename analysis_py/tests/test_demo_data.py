@@ -1,9 +1,10 @@
-"""Tests of the synthetic grid generator (evcap.demo_data)."""
+"""Tests of the synthetic grid generator (evcap.demo)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+import uuid
 from functools import cache
 from typing import Any
 
@@ -12,9 +13,9 @@ import pandas as pd
 import psycopg
 import pytest
 
-from evcap import demo_data
-from evcap.demo_data import (
+from evcap.demo import (
     DISTRIBUTION_KVA_SIZES,
+    SIZING_POWER_FACTOR,
     DemoGrid,
     GridSpec,
     build_grid,
@@ -22,6 +23,7 @@ from evcap.demo_data import (
     load_grid,
     readings_frame,
 )
+from evcap.demo import loader as demo_loader
 from evcap.edm_standin import install_standin
 from evcap.errors import ConfigError, SchemaError
 
@@ -157,6 +159,15 @@ def test_readings_do_not_depend_on_chunking(chunk_meters: int) -> None:
     )
     if chunk_meters == 1:
         assert len(chunks) == DEFECTS.meters * DEFECTS.grids
+
+
+def test_readings_come_in_the_order_of_the_readings_index() -> None:
+    """(data source, ts) order, the byte order of the ids: the index builds presorted."""
+    r = _readings(DEFECTS)
+    ids = r["data_source_id"].map(lambda s: uuid.UUID(s).bytes)
+    key = pd.DataFrame({"id": ids, "ts": r["ts"]})
+    assert key.equals(key.sort_values(["id", "ts"], kind="stable"))
+    assert not r["data_source_id"].is_monotonic_decreasing
 
 
 def test_readings_reject_other_spec_and_bad_chunk() -> None:
@@ -450,7 +461,7 @@ def test_ratings_sized_from_simulated_peak() -> None:
             total[parent] = total[parent] + total[t]
     for t in tx.index:
         assert total[t].max() == pytest.approx(tx.loc[t, "peak_load_kw"], abs=1e-2)
-    util = tx["peak_load_kw"] / (tx["rating_kva"] * demo_data.SIZING_POWER_FACTOR)
+    util = tx["peak_load_kw"] / (tx["rating_kva"] * SIZING_POWER_FACTOR)
     dist = util[tx["voltage_level"] == "MV/LV"]
     assert ((dist > 0.88) & (dist < 1.07)).any(), "no nearly-full transformer"
     assert (dist < 0.5).any(), "no transformer with 2x headroom"
@@ -741,9 +752,23 @@ def test_load_accepts_a_spec(standin: psycopg.Connection) -> None:
 def test_load_rebuilds_the_readings_index(
     standin: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(demo_data, "_REBUILD_INDEX_MIN_ROWS", 0)
+    monkeypatch.setattr(demo_loader, "REBUILD_INDEX_MIN_ROWS", 0)
+    monkeypatch.setattr(demo_loader, "REBUILD_FOREIGN_KEYS_MIN_ROWS", 0)
     grid = build_grid(GridSpec(meters=8, days=2))
     load_grid(standin, grid, "edm", progress=False)
+    # the foreign keys dropped for the load are back, and enforced
+    keys = standin.execute(
+        "select count(*) from pg_constraint k join pg_class c on c.oid = k.conrelid"
+        " join pg_namespace n on n.oid = c.relnamespace"
+        " where n.nspname = 'edm' and k.contype = 'f'"
+    ).fetchone()
+    assert keys == (2,)
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        standin.execute(
+            "insert into edm.grid_element (grid_id, grid_element_id)"
+            " values ('no-such-grid', 'X')"
+        )
+    standin.rollback()
     row = standin.execute(
         "select indexdef from pg_indexes where schemaname = 'edm'"
         " and indexname = 'ts_data_source_reading_lookup'"

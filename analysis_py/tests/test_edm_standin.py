@@ -10,7 +10,7 @@ from functools import cache
 import psycopg
 import pytest
 
-from evcap.demo_data import DemoGrid, GridSpec, build_grid, load_grid
+from evcap.demo import DemoGrid, GridSpec, build_grid, load_grid
 from evcap.edm_standin import install_standin
 from evcap.errors import SchemaError
 

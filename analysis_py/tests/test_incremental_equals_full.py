@@ -29,7 +29,7 @@ from psycopg import sql
 
 from evcap import db
 from evcap.dbt_runner import run_dbt
-from evcap.demo_data import GridSpec, build_grid, load_grid
+from evcap.demo import GridSpec, build_grid, load_grid
 from evcap.edm_standin import install_standin
 
 pytestmark = pytest.mark.slow

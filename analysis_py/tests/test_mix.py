@@ -871,7 +871,7 @@ def built_dsn(
 ) -> str:
     """A demo grid with defects, built with ``dbt build`` (coincidence 0.85)."""
     from evcap.dbt_runner import run_dbt
-    from evcap.demo_data import GridSpec, build_grid, load_grid
+    from evcap.demo import GridSpec, build_grid, load_grid
     from evcap.edm_standin import install_standin
 
     spec = GridSpec(seed=5, meters=40, days=4, grids=2, defects=True)

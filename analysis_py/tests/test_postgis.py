@@ -20,7 +20,7 @@ import pytest
 
 from evcap import plots
 from evcap.dbt_runner import run_dbt
-from evcap.demo_data import GridSpec, build_grid, load_grid
+from evcap.demo import GridSpec, build_grid, load_grid
 from evcap.edm_standin import has_postgis, install_standin
 
 pytestmark = pytest.mark.slow

@@ -21,7 +21,7 @@ from psycopg import sql
 from evcap import cli
 from evcap.db import project_dir
 from evcap.dbt_runner import dbt_env, dbt_executable
-from evcap.demo_data import GridSpec, build_grid, load_grid
+from evcap.demo import GridSpec, build_grid, load_grid
 from evcap.edm_standin import install_standin
 
 SYSTEM = pytest.mark.parametrize("pg_server", ["system-pg"], indirect=True)

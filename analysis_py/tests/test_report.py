@@ -297,7 +297,7 @@ def test_report_of_a_dbt_built_demo_grid(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     from evcap.dbt_runner import run_dbt
-    from evcap.demo_data import GridSpec, build_grid, load_grid
+    from evcap.demo import GridSpec, build_grid, load_grid
     from evcap.edm_standin import install_standin
 
     dsn = database_factory(pg_server, "reportdbt")

@@ -18,9 +18,9 @@ source only when its generation is ever negative.
 from __future__ import annotations
 
 import datetime as dt
-import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,21 +28,10 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import psycopg
-from psycopg import sql
-from psycopg.types.json import Jsonb
-from tqdm import tqdm
 
-from evcap.demo_data import (
-    _COPY_SIGNATURE,
-    _COPY_TRAILER,
-    _PG_EPOCH,
-    _US_PER_S,
-    LoadSummary,
-    _binary_rows,
-    _check_standin,
-    _copy_frame,
-    _Readings,
-)
+from evcap.demo.loader import LoadSummary, check_standin, write_grids
+from evcap.demo.readings import Readings
+from evcap.demo.spec import PG_EPOCH, SOURCE_COLUMNS, US_PER_S
 from evcap.real_grids.network_to_edm import EdmNetwork, network_to_edm, voltage_level
 from evcap.real_grids.sources import (
     NetworkSource,
@@ -68,21 +57,8 @@ __all__ = [
 
 DEFAULT_DAYS = 7
 _UUID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://evcap.invalid/real-grids")
-_SOURCE_COLUMNS = [
-    "grid_element_data_source_id",
-    "grid_id",
-    "grid_element_id",
-    "type",
-    "provider",
-    "direction",
-    "friendly_id",
-    "phases",
-    "metrics",
-    "valid",
-]
 _RECEIVED_DELAY_S = 300
 _ROWS_PER_CHUNK = 500_000
-_REBUILD_INDEX_MIN_ROWS = 500_000
 
 
 @dataclass(frozen=True)
@@ -240,7 +216,7 @@ def build_real_grid(
         net=net,
         edm=edm,
         profiles=profiles,
-        data_sources=pd.DataFrame(rows, columns=_SOURCE_COLUMNS),
+        data_sources=pd.DataFrame(rows, columns=SOURCE_COLUMNS),
         consumer_kw=consumer,
         producer_kw=producer,
         timezone=src.timezone,
@@ -277,6 +253,25 @@ def readings_frame(grid: RealGrid) -> pd.DataFrame:
     )
 
 
+def _reading_chunks(grid: RealGrid, kwh: npt.NDArray[np.float64]) -> Iterator[Readings]:
+    """Readings of every source, about half a million rows at a time."""
+    n_sources, n_t = kwh.shape
+    start = grid.profiles.interval_start[0].to_pydatetime()
+    start_us = int((start - PG_EPOCH).total_seconds()) * US_PER_S
+    period_us = grid.profiles.period_s * US_PER_S
+    ts_us = start_us + np.arange(n_t, dtype=np.int64) * period_us
+    received_us = ts_us + period_us + _RECEIVED_DELAY_S * US_PER_S
+    per_chunk = max(1, _ROWS_PER_CHUNK // max(1, n_t))
+    for lo in range(0, n_sources, per_chunk):
+        hi = min(n_sources, lo + per_chunk)
+        yield Readings(
+            source=np.repeat(np.arange(lo, hi, dtype=np.int64), n_t),
+            ts_us=np.tile(ts_us, hi - lo),
+            value=kwh[lo:hi].ravel(),
+            received_us=np.tile(received_us, hi - lo),
+        )
+
+
 def load_real_grid(
     conn: psycopg.Connection,
     grid: RealGrid,
@@ -286,7 +281,8 @@ def load_real_grid(
 ) -> LoadSummary:
     """Write ``grid`` into an evcap EDM stand-in (replacing a grid of that id).
 
-    One transaction, committed on success; readings by binary ``COPY``.
+    One transaction, committed on success; the same ``COPY`` path as the
+    synthetic grids (:func:`evcap.demo.loader.write_grids`).
 
     Raises
     ------
@@ -294,43 +290,8 @@ def load_real_grid(
         When ``schema`` is not an evcap stand-in (a real EDM is never written).
     """
     started = time.perf_counter()
-    _check_standin(conn, schema)
-    ident = sql.Identifier(schema)
-    geometry_type = conn.execute(
-        "select format_type(a.atttypid, a.atttypmod) from pg_attribute a"
-        " where a.attrelid = %s::regclass and a.attname = 'geometry'",
-        (f"{ident.as_string(conn)}.grid_element",),
-    ).fetchone()
-    postgis = bool(geometry_type and str(geometry_type[0]).startswith("geometry"))
+    check_standin(conn, schema)
     kwh = _kwh_by_source(grid)
-    n_sources, n_t = kwh.shape
-    uuid_bytes = np.frombuffer(
-        b"".join(
-            uuid.UUID(s).bytes for s in grid.data_sources["grid_element_data_source_id"]
-        ),
-        dtype="V16",
-    )
-    start_us = (
-        int(
-            (
-                grid.profiles.interval_start[0].to_pydatetime() - _PG_EPOCH
-            ).total_seconds()
-        )
-        * _US_PER_S
-    )
-    period_us = grid.profiles.period_s * _US_PER_S
-    ts_us = start_us + np.arange(n_t, dtype=np.int64) * period_us
-    received_us = ts_us + period_us + _RECEIVED_DELAY_S * _US_PER_S
-    elements = grid.edm.elements.copy()
-    elements["meta"] = pd.Series(
-        [Jsonb(m) for m in elements["meta"]], index=elements.index, dtype=object
-    )
-    if postgis:
-        elements["geometry"] = [
-            None if g is None else f"SRID=4326;{g}" for g in elements["geometry"]
-        ]
-    else:
-        elements["geometry"] = elements["geometry"].astype(object)
     grid_row = pd.DataFrame(
         [
             {
@@ -340,90 +301,24 @@ def load_real_grid(
             }
         ]
     )
-    with conn.transaction():
-        conn.execute(
-            sql.SQL(
-                "delete from {s}.ts_data_source_reading as r using"
-                " {s}.grid_element_data_source as ds"
-                " where r.data_source_id = ds.grid_element_data_source_id"
-                " and ds.grid_id = %s"
-            ).format(s=ident),
-            (grid.grid_id,),
-        )
-        for table in ("grid_element_data_source", "grid_element", "grid"):
-            conn.execute(
-                sql.SQL("delete from {}.{} where grid_id = %s").format(
-                    ident, sql.Identifier(table)
-                ),
-                (grid.grid_id,),
-            )
-        _copy_frame(conn, schema, "grid", grid_row)
-        _copy_frame(conn, schema, "grid_element", elements)
-        _copy_frame(conn, schema, "grid_element_data_source", grid.data_sources)
-        row = conn.execute(
-            "select coalesce(reltuples, 0) from pg_class where oid = %s::regclass",
-            (f"{ident.as_string(conn)}.ts_data_source_reading",),
-        ).fetchone()
-        existing = float(row[0]) if row else 0.0
-        # as the synthetic loader: a big load is faster without the index
-        rebuild_index = n_sources * n_t >= max(_REBUILD_INDEX_MIN_ROWS, existing)
-        if rebuild_index:
-            conn.execute(
-                sql.SQL("drop index if exists {}.ts_data_source_reading_lookup").format(
-                    ident
-                )
-            )
-        per_chunk = max(1, _ROWS_PER_CHUNK // max(1, n_t))
-        bar = tqdm(
-            total=n_sources * n_t,
-            unit=" rows",
-            unit_scale=True,
-            desc="readings",
-            disable=not (progress and sys.stderr.isatty()),
-        )
-        with (
-            bar,
-            conn.cursor().copy(
-                sql.SQL(
-                    "copy {}.ts_data_source_reading (data_source_id, metric, ts,"
-                    " value, period_s, received_at) from stdin (format binary)"
-                ).format(ident)
-            ) as copy,
-        ):
-            copy.write(_COPY_SIGNATURE)
-            for lo in range(0, n_sources, per_chunk):
-                hi = min(n_sources, lo + per_chunk)
-                src = np.repeat(np.arange(lo, hi, dtype=np.int64), n_t)
-                chunk = _Readings(
-                    source=src,
-                    ts_us=np.tile(ts_us, hi - lo),
-                    value=kwh[lo:hi].ravel(),
-                    received_us=np.tile(received_us, hi - lo),
-                )
-                copy.write(_binary_rows(chunk, uuid_bytes, grid.profiles.period_s))
-                bar.update(len(src))
-            copy.write(_COPY_TRAILER)
-        if rebuild_index:
-            conn.execute("set local maintenance_work_mem = '512MB'")
-            conn.execute(
-                sql.SQL(
-                    "create index if not exists ts_data_source_reading_lookup"
-                    " on {}.ts_data_source_reading (data_source_id, metric, ts)"
-                ).format(ident)
-            )
-        for table in (
-            "grid",
-            "grid_element",
-            "grid_element_data_source",
-            "ts_data_source_reading",
-        ):
-            conn.execute(sql.SQL("analyze {}.{}").format(ident, sql.Identifier(table)))
-    conn.commit()
+    elements = grid.edm.elements.copy()
+    elements["geometry"] = elements["geometry"].astype(object)
+    written = write_grids(
+        conn,
+        schema,
+        grids=grid_row,
+        elements=elements,
+        data_sources=grid.data_sources,
+        readings=_reading_chunks(grid, kwh),
+        n_readings=kwh.size,
+        period_s=grid.profiles.period_s,
+        progress=progress,
+    )
     return LoadSummary(
         schema=schema,
         grid_ids=(grid.grid_id,),
         elements=len(grid.edm.elements),
         data_sources=len(grid.data_sources),
-        readings=n_sources * n_t,
+        readings=written,
         seconds=time.perf_counter() - started,
     )

@@ -46,7 +46,7 @@ from typing import Any, cast
 
 import pandas as pd
 
-from evcap.demo_data import _ELEMENT_COLUMNS
+from evcap.demo.spec import ELEMENT_COLUMNS as _ELEMENT_COLUMNS
 from evcap.errors import ConfigError
 
 __all__ = ["EdmNetwork", "network_to_edm", "voltage_level"]

@@ -9,7 +9,7 @@
   ``create_kerber_*`` and Dickert ``create_dickert_lv_network`` LV grids, the
   Schutterwald LV grid ``lv_schutterwald`` (meshed, normally-open switches),
   ...). These have no profiles: each load gets a residential shape of evcap's
-  demo generator (:mod:`evcap.demo_data`, local time of the network), scaled
+  demo generator (:mod:`evcap.demo`, local time of the network), scaled
   by the load's ``p_mw`` (a load of 2 kW gets the demo house as is), and each
   static generator a clear-sky PV shape of its ``p_mw`` peak.
 
@@ -302,12 +302,13 @@ def generated_profiles(
 ) -> Profiles:
     """Demo-generator shapes for a network without profiles (15-min, local time).
 
-    Every load gets a residential shape of :mod:`evcap.demo_data` (weather,
+    Every load gets a residential shape of :mod:`evcap.demo` (weather,
     morning and evening peaks, heating, a few home EV chargers) x its
     ``p_mw`` / 2 kW; every static generator a PV shape peaking near its
     ``p_mw``. Deterministic from ``seed``.
     """
-    from evcap import demo_data as dd
+    from evcap.demo import GridSpec
+    from evcap.demo.profiles import meter_params, simulate, time_axis
 
     load_labels, load_kw = [], []
     for table in ("load", "asymmetric_load"):
@@ -321,8 +322,9 @@ def generated_profiles(
         sgen_kw.append(kw)
     load_factor = np.concatenate(load_kw) if load_kw else np.zeros(0)
     sgen_peak = np.concatenate(sgen_kw) if sgen_kw else np.zeros(0)
-    n_rows = len(load_labels) + len(sgen_labels)
-    spec = dd.GridSpec(
+    n_loads = len(load_labels)
+    n_rows = n_loads + len(sgen_labels)
+    spec = GridSpec(
         seed=seed,
         meters=max(1, n_rows),
         days=days,
@@ -330,39 +332,34 @@ def generated_profiles(
         start=start,
         timezone=timezone,
     )
-    axis = dd._time_axis(spec)
+    axis = time_axis(spec)
     rng = np.random.default_rng([seed, 23])
-    params = []
-    for i in range(n_rows):
-        p, _ = dd._meter_params(rng, "Residential", False)
-        params.append(
-            {
-                "meter_index": i,
-                "customer_type": "Residential",
-                "pv_kwp": 0.0
-                if i < len(load_labels)
-                else max(0.0, float(sgen_peak[i - len(load_labels)])),
-                "latitude": latitude,
-                "longitude": longitude,
-                **p,
-            }
-        )
-    rows = pd.DataFrame(params)
-    load_values = np.zeros((axis.n, len(load_labels)))
+    params, _ = meter_params(rng, np.ones(n_rows, bool), np.zeros(n_rows, bool))
+    rows = pd.DataFrame(
+        {
+            "meter_index": np.arange(n_rows, dtype=np.int64),
+            "customer_type": "Residential",
+            "pv_kwp": np.r_[np.zeros(n_loads), np.maximum(0.0, sgen_peak)],
+            "latitude": latitude,
+            "longitude": longitude,
+            **params,
+        }
+    )
+    load_values = np.zeros((axis.n, n_loads))
     sgen_values = np.zeros((axis.n, len(sgen_labels)))
     hours = PERIOD_S / 3600.0
     for lo in range(0, n_rows, chunk):
-        block = dd._simulate(spec, axis, rows.iloc[lo : lo + chunk], 0)
-        for j in range(block.consumer_kwh.shape[0]):
-            i = lo + j
-            if i < len(load_labels):
-                load_values[:, i] = (
-                    block.consumer_kwh[j] / hours * load_factor[i] / GENERATED_HOUSE_KW
-                )
-        for k, j in enumerate(block.pv_rows):
-            i = lo + int(j) - len(load_labels)
-            if i >= 0:
-                sgen_values[:, i] = block.producer_kwh[k] / hours
+        block = simulate(spec, axis, rows.iloc[lo : lo + chunk], 0)
+        i = np.arange(lo, lo + block.consumer_kwh.shape[0])
+        is_load = i < n_loads
+        load_values[:, i[is_load]] = (
+            block.consumer_kwh[is_load].T
+            / hours
+            * load_factor[i[is_load]]
+            / GENERATED_HOUSE_KW
+        )
+        j = lo + block.pv_rows - n_loads
+        sgen_values[:, j[j >= 0]] = block.producer_kwh[j >= 0].T / hours
     index = pd.DatetimeIndex(
         pd.to_datetime(
             axis.ts_us, unit="us", origin=pd.Timestamp("2000-01-01"), utc=True
