@@ -404,14 +404,12 @@ def _refuse_existing_marts(conn: object, schema: str, resolved: db.ResolvedDsn) 
     import psycopg
 
     from evcap.errors import ConfigError
+    from evcap.marts import mart_exists
 
     assert isinstance(conn, psycopg.Connection)
-    row = conn.execute(
-        "select to_regclass(format('%%I.%%I', %s::text, 'dim_transformers'))",
-        [schema],
-    ).fetchone()
+    exists = mart_exists(conn, "dim_transformers", schema=schema)
     conn.rollback()
-    if row is not None and row[0] is not None:
+    if exists:
         raise ConfigError(
             f"{resolved.describe()} already holds evcap marts in schema "
             f"{schema!r}; `evcap demo` replaces the EDM stand-in and rebuilds "
@@ -465,9 +463,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         mixes = fit(conn, window=args.window, mode="max-power", schema=args.schema)
         write_mix(conn, mixes, schema=args.schema, coincidence_factor=1.0, basis="firm")
         print(f"[4/5] charger fits ({args.window}, max power): {_fit_summary(mixes)}")
-        from evcap.thermal_cli import demo_summary  # issue #13
+        from evcap.thermal.cli import demo_summary  # issue #13
 
-        demo_summary(conn, args.window, args.schema)  # issue #13
+        demo_summary(conn, window=args.window, schema=args.schema)  # issue #13
         out_dir = Path(args.out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         report = write_report(
@@ -660,7 +658,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
             out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"cannot write --out {args.out}: {exc}") from exc
-    chargers = load_charger_types(args.chargers_csv, args.charger or None)
+    chargers = load_charger_types(args.chargers_csv, names=args.charger or None)
     with db.connection(args.dsn) as conn:
         result = fit(
             conn,
@@ -692,9 +690,14 @@ def _cmd_fit(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         if args.thermal:  # issue #13
-            from evcap.thermal_fit import add_thermal_columns
+            from evcap.thermal import add_thermal_columns
 
-            result = add_thermal_columns(conn, result, schema=args.schema)
+            result = add_thermal_columns(
+                conn,
+                fit_frame=result,
+                coincidence=args.coincidence,
+                schema=args.schema,
+            )
     if args.format == "csv":
         text = result.to_csv(index=False)
     elif args.format == "json":
@@ -805,7 +808,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         chart = make_plot(
             conn,
             args.kind,
-            ids,
+            transformers=ids,
             grid_id=args.grid_id,
             window=args.window,
             start=args.start,
@@ -900,7 +903,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo_data_parser(sub)
     _add_build_parser(sub)
     _add_fit_parser(sub)
-    from evcap.thermal_cli import add_thermal_parser  # issue #13
+    from evcap.thermal.cli import add_thermal_parser  # issue #13
 
     add_thermal_parser(sub)  # issue #13
     _add_dbt_parser(sub)

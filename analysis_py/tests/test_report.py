@@ -127,12 +127,12 @@ def test_report_summary_table_values(marts_conn: psycopg.Connection) -> None:
 def test_report_for_listed_transformers(
     marts_conn: psycopg.Connection, tmp_path: Path
 ) -> None:
-    page = build_report(marts_conn, ["T2", "T3"], grid_id="g1", mix=False)
+    page = build_report(marts_conn, transformers=["T2", "T3"], grid_id="g1", mix=False)
     assert "transformers T2, T3" in page
     assert "<td>T1</td>" not in page
     assert "<td>T2</td>" in page
     with pytest.raises(UnknownTransformerError, match="T9"):
-        write_report(marts_conn, tmp_path / "r.html", ["T9"])
+        write_report(marts_conn, tmp_path / "r.html", transformers=["T9"])
 
 
 def test_report_unknown_window_falls_back_with_a_note(
@@ -155,7 +155,7 @@ def test_report_without_the_mix_layer_says_so(
 def test_report_of_a_transformer_without_readings_renders(
     marts_conn: psycopg.Connection, tmp_path: Path
 ) -> None:
-    out = write_report(marts_conn, tmp_path / "t5.html", ["T5"], mix=False)
+    out = write_report(marts_conn, tmp_path / "t5.html", transformers=["T5"], mix=False)
     page = out.read_text(encoding="utf-8")
     assert "no readings for the selection" in page
     assert "No map: dim_transformers has no latitude/longitude." in page
