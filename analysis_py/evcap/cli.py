@@ -21,25 +21,43 @@ if TYPE_CHECKING:
     from evcap.demo_data import GridSpec
 
 
-def _add_connection_options(
-    parser: argparse.ArgumentParser, *, edm_schema: bool = False
-) -> None:
+def _add_dsn_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dsn",
         help="PostgreSQL connection string (default: EVCAP_DSN, PG* variables, "
         "else the embedded server)",
     )
+
+
+def _add_connection_options(
+    parser: argparse.ArgumentParser, *, edm_schema: bool = False
+) -> None:
+    _add_dsn_option(parser)
     parser.add_argument(
         "--schema",
         default="evcap",
-        help="schema holding evcap's models (default: evcap)",
+        help="schema of evcap's marts, where dbt builds and evcap reads and "
+        "writes (default: evcap)",
     )
     if edm_schema:
-        parser.add_argument(
-            "--edm-schema",
-            default="edm",
-            help="schema of the Awesense EDM source (default: edm)",
-        )
+        _add_edm_schema_option(parser)
+
+
+def _add_edm_schema_option(
+    parser: argparse.ArgumentParser, *, what: str = "the Awesense EDM source"
+) -> None:
+    """``--edm-schema``: always the schema of the (read-only) EDM source."""
+    parser.add_argument(
+        "--edm-schema",
+        default="edm",
+        help=f"schema of {what} (default: edm)",
+    )
+
+
+def _add_grid_option(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--grid`` (dest ``grid_id``) and the older ``--grid-id``, hidden."""
+    parser.add_argument("--grid", dest="grid_id", metavar="GRID_ID", help=help)
+    parser.add_argument("--grid-id", dest="grid_id", help=argparse.SUPPRESS)
 
 
 # --- db -------------------------------------------------------------------
@@ -93,14 +111,16 @@ def _add_edm_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     install = edm_sub.add_parser(
         "install", help="create the stand-in of the Awesense EDM schema"
     )
-    install.add_argument("--dsn", help="PostgreSQL connection string")
+    _add_dsn_option(install)
     install.add_argument(
         "--edm-schema",
-        "--schema",
         dest="schema",
         default="edm",
-        help="EDM stand-in schema to create (default: edm; --schema is the old "
-        "spelling)",
+        help="schema of the EDM stand-in to create (default: edm)",
+    )
+    # the old spelling, kept working but hidden: elsewhere --schema is the marts
+    install.add_argument(
+        "--schema", dest="schema", default="edm", help=argparse.SUPPRESS
     )
     install.add_argument(
         "--replace",
@@ -125,10 +145,8 @@ def _add_demo_data_parser(
     parser = sub.add_parser(
         "demo-data", help="generate a synthetic grid into the EDM stand-in"
     )
-    parser.add_argument("--dsn", help="PostgreSQL connection string")
-    parser.add_argument(
-        "--edm-schema", default="edm", help="stand-in schema (default: edm)"
-    )
+    _add_dsn_option(parser)
+    _add_edm_schema_option(parser, what="the EDM stand-in to fill")
     _add_grid_options(parser)
     parser.add_argument(
         "--from",
@@ -142,9 +160,7 @@ def _add_demo_data_parser(
         "generated load shapes). --days defaults to 7 and --start to the profiles' first "
         "day; --seed seeds generated shapes",
     )
-    parser.add_argument(
-        "--grid-id", help="EDM grid id of a --from grid (default: <kind>-<name>)"
-    )
+    _add_grid_option(parser, "EDM grid id of a --from grid (default: <kind>-<name>)")
     parser.set_defaults(handler=_cmd_demo_data, days=None, start=None)
 
 
@@ -219,7 +235,7 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
     if args.grid_id:
         from evcap.errors import ConfigError
 
-        raise ConfigError("--grid-id needs --from (synthetic grids are demo-<name>)")
+        raise ConfigError("--grid needs --from (synthetic grids are demo-<name>)")
     if args.days is None:
         args.days = 365
     if args.start is None:
@@ -318,10 +334,7 @@ def _add_dbt_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="run any dbt command against the resolved database "
         "(e.g. `evcap dbt docs generate`)",
     )
-    parser.add_argument("--dsn", help="PostgreSQL connection string")
-    parser.add_argument(
-        "--schema", default="evcap", help="target schema (default: evcap)"
-    )
+    _add_connection_options(parser)
     parser.add_argument("dbt_args", nargs=argparse.REMAINDER, help="arguments for dbt")
     parser.set_defaults(handler=_cmd_dbt)
 
@@ -342,10 +355,7 @@ def _add_env_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="print shell exports (PGHOST, ..., DBT_PROFILES_DIR) for the "
         "resolved database, e.g. `source <(evcap env)`",
     )
-    parser.add_argument("--dsn", help="PostgreSQL connection string")
-    parser.add_argument(
-        "--schema", default="evcap", help="target schema (default: evcap)"
-    )
+    _add_connection_options(parser)
     parser.add_argument(
         "--show-password",
         action="store_true",
@@ -535,7 +545,7 @@ def _add_fit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="every transformer (instead of --transformer)",
     )
-    parser.add_argument("--grid", "--grid-id", dest="grid_id", help="only this grid id")
+    _add_grid_option(parser, "only this grid (transformer ids are unique per grid)")
     parser.add_argument(
         "--window",
         action="append",
@@ -730,7 +740,7 @@ def _add_selection_options(parser: argparse.ArgumentParser) -> None:
         metavar="ID",
         help="transformer id (repeatable, or comma-separated; default: all)",
     )
-    parser.add_argument("--grid", dest="grid_id", help="only this grid id")
+    _add_grid_option(parser, "only this grid (transformer ids are unique per grid)")
     parser.add_argument(
         "--start", type=dt.date.fromisoformat, help="first local day, YYYY-MM-DD"
     )

@@ -14,7 +14,12 @@ from typing import TYPE_CHECKING
 import psycopg
 
 from evcap import db
-from evcap.cli import _add_connection_options, _transformer_ids
+from evcap.cli import (
+    _add_connection_options,
+    _add_edm_schema_option,
+    _add_grid_option,
+    _transformer_ids,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,9 +37,7 @@ def add_thermal_parser(
         "writes transformer_thermal_fit and transformer_thermal_month",
     )
     _add_connection_options(parser)
-    parser.add_argument(
-        "--grid", "--grid-id", dest="grid_id", help="only this grid (id)"
-    )
+    _add_grid_option(parser, "only this grid (transformer ids are unique per grid)")
     parser.add_argument(
         "--transformer",
         action="append",
@@ -102,9 +105,7 @@ def add_thermal_parser(
         "--weather-metric",
         help="its metric key (default: dbt var thermal_weather_metric, temperature)",
     )
-    parser.add_argument(
-        "--edm-schema", default="edm", help="schema of the EDM (default: edm)"
-    )
+    _add_edm_schema_option(parser)
     parser.set_defaults(handler=_cmd_thermal)
 
 
