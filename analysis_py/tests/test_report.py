@@ -318,3 +318,28 @@ def test_report_of_a_dbt_built_demo_grid(
     shot = ARTIFACTS / f"report-demo-{pg_server.name}.png"
     status = open_in_browser(out, screenshot=shot)
     assert_rendered_cleanly(status, page.count('class="evcap-chart"'))
+
+
+def test_css_and_script_are_package_data_inlined_verbatim() -> None:
+    """The page's CSS and JS are files of the package, shipped in the wheel."""
+    import fnmatch
+    import tomllib
+    from importlib import resources
+
+    from evcap.report import render_html
+
+    assets = resources.files("evcap.report") / "assets"
+    names = sorted(p.name for p in assets.iterdir())
+    assert names == ["report.css", "report.js"]
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    globs = tomllib.loads(pyproject.read_text(encoding="utf-8"))["tool"]["setuptools"][
+        "package-data"
+    ]["evcap"]
+    for name in names:
+        assert any(fnmatch.fnmatch(f"report/assets/{name}", g) for g in globs), name
+    page = render_html("title", "subtitle", [])
+    css = (assets / "report.css").read_text(encoding="utf-8")
+    script = (assets / "report.js").read_text(encoding="utf-8")
+    assert f"<style>\n{css}</style>" in page
+    assert f'<script type="text/javascript">\n{script}</script>' in page
+    assert "evcap-status" in script  # the status the browser test reads

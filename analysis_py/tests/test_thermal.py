@@ -862,7 +862,7 @@ def test_a_coarser_step_samples_the_same_day() -> None:
 def test_blocks_of_design_days_give_the_same_counts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import evcap.thermal.search as thermal_search
+    import evcap.thermal.evaluation as thermal_evaluation
 
     inputs = _inputs(_frames())
     chargers = pd.DataFrame({"charger_type": ["b"], "power_kw": [7.2]})
@@ -871,7 +871,7 @@ def test_blocks_of_design_days_give_the_same_counts(
         headroom=thermal_headroom(inputs, windows=["nightly", "evening"]),
         chargers=chargers,
     )
-    monkeypatch.setattr(thermal_search, "EVALUATION_ROWS", 5)
+    monkeypatch.setattr(thermal_evaluation, "EVALUATION_ROWS", 5)
     blocks = thermal_counts(
         inputs,
         headroom=thermal_headroom(inputs, windows=["nightly", "evening"]),

@@ -2,12 +2,15 @@
 
 :mod:`~evcap.marts.tables` reads whole marts (optionally some transformers of
 one grid); :mod:`~evcap.marts.series` runs the aggregating queries behind the
-charts (binned headroom, quantiles, load with chargers). The mix, the plots,
+charts (binned headroom, quantiles, load with chargers);
+:mod:`~evcap.marts.checks` checks that asked-for transformers, grids and
+names exist. The mix, the plots,
 the report and the thermal fit read through these functions only; identifiers
 are quoted with :mod:`psycopg.sql` and filter values are always query
 parameters.
 """
 
+from evcap.marts.checks import check_known_name, check_transformers
 from evcap.marts.series import (
     BINS,
     MAX_ROWS,
@@ -15,8 +18,6 @@ from evcap.marts.series import (
     BinnedSeries,
     By,
     Quantiles,
-    check_known_name,
-    check_transformers,
     choose_bin,
     query_headroom_quantiles,
     query_headroom_series,

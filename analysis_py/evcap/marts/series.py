@@ -10,14 +10,21 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import pandas as pd
 import psycopg
 from psycopg import sql
 
-from evcap.db import read_frame
-from evcap.errors import ConfigError, SchemaError, UnknownTransformerError
+from evcap.errors import ConfigError
+from evcap.marts.common import (
+    _FILTER,
+    _filter_params,
+    _float_columns,
+    _relation,
+    _require_columns,
+    _run,
+)
 
 Bin = Literal["hour", "day", "week"]
 By = Literal["month", "hour"]
@@ -59,92 +66,6 @@ class Quantiles:
 MAX_ROWS = 5000
 BINS: tuple[Bin, ...] = ("hour", "day", "week")
 _BIN_HOURS = {"hour": 1, "day": 24, "week": 24 * 7}
-
-
-def _require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ConfigError(
-            f"{what} needs columns {', '.join(missing)}; "
-            f"got {', '.join(map(str, frame.columns))}"
-        )
-
-
-def _float_columns(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
-    out = frame.copy()
-    for column in columns:
-        if column in out.columns:
-            out[column] = pd.to_numeric(out[column], errors="coerce").astype("float64")
-    return out
-
-
-# --- SQL helpers ---------------------------------------------------------------
-
-
-def _relation(schema: str, name: str) -> sql.Composed:
-    return sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(name))
-
-
-def _run(conn: psycopg.Connection, query: sql.Composable, params: Any) -> pd.DataFrame:
-    try:
-        return read_frame(conn, query, params)
-    except psycopg.errors.UndefinedTable as exc:
-        conn.rollback()
-        raise SchemaError(
-            f"{str(exc).splitlines()[0]}: the evcap marts are missing in this "
-            "schema; run `evcap build` (or pass --schema)"
-        ) from exc
-
-
-_FILTER = sql.SQL(
-    "(%(grid_id)s::text is null or grid_id = %(grid_id)s::text)"
-    " and (%(ids)s::text[] is null or transformer_id = any(%(ids)s::text[]))"
-)
-
-
-def _filter_params(
-    transformers: Sequence[str] | None, grid_id: str | None
-) -> dict[str, Any]:
-    return {
-        "grid_id": grid_id,
-        "ids": list(transformers) if transformers is not None else None,
-    }
-
-
-def check_transformers(
-    conn: psycopg.Connection,
-    *,
-    transformers: Sequence[str] | None,
-    grid_id: str | None = None,
-    schema: str = "evcap",
-) -> None:
-    """Raise when a transformer id (or the grid) is not in ``dim_transformers``.
-
-    Raises
-    ------
-    UnknownTransformerError
-        Naming the ids that do not exist.
-    SchemaError
-        When ``dim_transformers`` is missing.
-    """
-    query = sql.SQL("select distinct transformer_id from {} where {}").format(
-        _relation(schema, "dim_transformers"), _FILTER
-    )
-    found = _run(conn, query, _filter_params(transformers, grid_id))
-    known = set(found["transformer_id"].astype(str)) if not found.empty else set()
-    if transformers is None:
-        if not known and grid_id is not None:
-            raise UnknownTransformerError(
-                f"grid {grid_id!r} has no transformers in {schema}.dim_transformers"
-            )
-        return
-    unknown = [t for t in transformers if t not in known]
-    if unknown:
-        where = f" in grid {grid_id!r}" if grid_id else ""
-        raise UnknownTransformerError(
-            f"unknown transformer(s){where}: {', '.join(unknown)}; "
-            f"see {schema}.dim_transformers for the ids"
-        )
 
 
 def _date_bounds(
@@ -544,29 +465,3 @@ def query_load_with_chargers(
         )
     frame = _float_columns(frame, [c for c in frame.columns if c.endswith("_kw")])
     return BinnedSeries(frame, bin)
-
-
-_NAME_LABELS = {"window_name": "charging window", "charger_type": "charger type"}
-
-
-def check_known_name(
-    conn: psycopg.Connection, *, name: str, mart: str, column: str, schema: str
-) -> None:
-    """Raise :class:`ConfigError` unless ``name`` is a value of ``mart.column``.
-
-    ``column`` is ``window_name`` or ``charger_type``; the message lists the
-    known values.
-    """
-    known = _run(
-        conn,
-        sql.SQL("select distinct {c} from {t} order by {c}").format(
-            c=sql.Identifier(column), t=_relation(schema, mart)
-        ),
-        None,
-    )
-    names = [str(v) for v in known[column]] if not known.empty else []
-    if name not in names:
-        raise ConfigError(
-            f"unknown {_NAME_LABELS[column]} {name!r}; known: "
-            f"{', '.join(names) or 'none (build the marts)'}"
-        )

@@ -6,7 +6,8 @@ import altair as alt
 import pandas as pd
 
 from evcap.errors import ConfigError
-from evcap.marts.series import Bin, BinnedSeries, _float_columns, _require_columns
+from evcap.marts.common import _float_columns, _require_columns
+from evcap.marts.series import Bin, BinnedSeries
 from evcap.plots.common import (
     _REASON_SHORT,
     HEIGHT,

@@ -6,14 +6,8 @@ import altair as alt
 import pandas as pd
 
 from evcap.errors import ConfigError
-from evcap.marts.series import (
-    Bin,
-    BinnedSeries,
-    By,
-    Quantiles,
-    _float_columns,
-    _require_columns,
-)
+from evcap.marts.common import _float_columns, _require_columns
+from evcap.marts.series import Bin, BinnedSeries, By, Quantiles
 from evcap.plots.common import (
     _MONTH_LABELS,
     HEIGHT,

@@ -13,11 +13,10 @@ import pandas as pd
 import psycopg
 
 from evcap.errors import ConfigError
+from evcap.marts.checks import check_known_name, check_transformers
 from evcap.marts.series import (
     Bin,
     By,
-    check_known_name,
-    check_transformers,
     query_headroom_quantiles,
     query_headroom_series,
     query_load_with_chargers,

@@ -8,7 +8,7 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from evcap.marts.series import _float_columns, _require_columns
+from evcap.marts.common import _float_columns, _require_columns
 from evcap.plots.common import (
     SUBSTATION_LEVELS,
     WIDTH,

@@ -14,6 +14,7 @@ import pandas as pd
 import psycopg
 
 from evcap.errors import ConfigError, SchemaError
+from evcap.thermal.evaluation import _evaluate
 from evcap.thermal.inputs import ThermalInputs, _read, load_inputs, window_masks
 from evcap.thermal.limits import (
     COMPAT_REASONS,
@@ -24,7 +25,7 @@ from evcap.thermal.limits import (
 from evcap.thermal.model import (
     HOURS,
 )
-from evcap.thermal.search import _evaluate, thermal_counts_in_blocks
+from evcap.thermal.search import thermal_counts_in_blocks
 
 
 def thermal_months(inputs: ThermalInputs) -> pd.DataFrame:

@@ -17,7 +17,7 @@ import pandas as pd
 import psycopg
 
 from evcap.errors import ConfigError
-from evcap.marts.series import _require_columns
+from evcap.marts.common import _require_columns
 from evcap.plots.common import (
     _MONTH_NAMES,
     HEIGHT,
