@@ -16,8 +16,6 @@ from evcap.errors import (
 from evcap.mix.options import CHARGER_COLUMNS
 from evcap.mix.values import _float_or_none, _is_blank
 
-# --- charger types ---------------------------------------------------------
-
 
 @dataclass(frozen=True)
 class ChargerType:

@@ -19,7 +19,6 @@ from evcap.errors import (
 SINGLE_EPSILON = Fraction(1, 1_000_000_000)
 """Tolerance of the count rule, in draws of one charger: ``floor(B / d + 1e-9)``
 as in the SQL mart."""
-# --- integer kernels --------------------------------------------------------
 
 
 def _decimal(value: float) -> Fraction:

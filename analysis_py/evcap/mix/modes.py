@@ -17,8 +17,6 @@ from evcap.mix.options import MAX_LOW_VOLTAGE_V
 from evcap.mix.sites import _Site
 from evcap.mix.solver import solve_count_proportions, solve_max_power
 
-# --- fit --------------------------------------------------------------------
-
 
 def _compat_reason(site: _Site, charger: ChargerType) -> str | None:
     """Why ``site`` cannot supply ``charger`` at all (SQL mart order), or None."""

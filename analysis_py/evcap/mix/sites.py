@@ -26,8 +26,6 @@ from evcap.mix.values import (
     _phase_count,
 )
 
-# --- marts ------------------------------------------------------------------
-
 
 @dataclass
 class _Site:

@@ -13,8 +13,6 @@ from evcap.errors import (
 from evcap.mix.options import OUTPUT_COLUMNS
 from evcap.mix.values import _is_missing, _plain
 
-# --- writing ----------------------------------------------------------------
-
 _MIX_DDL = """
 create table if not exists {table} (
     grid_id text not null,

@@ -20,8 +20,6 @@ from evcap.plots.common import (
     no_data_chart,
 )
 
-# --- charts --------------------------------------------------------------------
-
 
 def headroom_over_time_chart(
     series: BinnedSeries | pd.DataFrame,

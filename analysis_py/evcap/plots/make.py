@@ -36,8 +36,6 @@ from evcap.plots.headroom import (
 )
 from evcap.plots.network import grid_overview_chart, transformer_map_chart
 
-# --- one entry point for the CLI ------------------------------------------------
-
 PlotKind = Literal[
     "headroom",
     "monthly",

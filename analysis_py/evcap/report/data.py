@@ -12,8 +12,6 @@ from evcap import marts, plots
 from evcap.marts import read_mart
 from evcap.report.markup import DEFAULT_FOCUS, MAX_FOCUS
 
-# --- data ------------------------------------------------------------------------
-
 
 @dataclass
 class ReportData:

@@ -25,8 +25,6 @@ from evcap.report.sections import (
     _summary_section,
 )
 
-# --- page ------------------------------------------------------------------------
-
 
 def _asset(name: str) -> str:
     """Text of a package data file under ``evcap/report/assets``."""

@@ -19,8 +19,6 @@ from evcap.report.markup import (
     _table_or_none,
 )
 
-# --- sections --------------------------------------------------------------------
-
 
 def _overview_section(data: ReportData) -> Section:
     section = Section(

@@ -14,8 +14,6 @@ from evcap.thermal.model import (
     HOURS,
 )
 
-# --- ambient from an EDM weather data source ------------------------------------
-
 
 def project_var(name: str, default: Any = None) -> Any:
     """A dbt var of ``dbt_project.yml`` (``default`` when absent or null)."""

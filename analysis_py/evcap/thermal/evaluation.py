@@ -26,8 +26,6 @@ from evcap.thermal.model import (
     design_day,
 )
 
-# --- evaluation ---------------------------------------------------------------
-
 
 @dataclass(frozen=True)
 class _Evaluation:

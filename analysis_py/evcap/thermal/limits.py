@@ -141,6 +141,3 @@ class ThermalLimits:
                         raise ConfigError(f"dbt var {var} must be a number") from exc
         values.update({k: float(v) for k, v in (overrides or {}).items()})
         return cls(**values)
-
-
-# --- inputs -----------------------------------------------------------------

@@ -15,8 +15,6 @@ from psycopg import sql
 from evcap.errors import SchemaError
 from evcap.thermal.limits import THERMAL_FIT_COLUMNS, THERMAL_MONTH_COLUMNS
 
-# --- writing ----------------------------------------------------------------
-
 _FIT_DDL = """
 create table if not exists {table} (
     grid_id text not null,
