@@ -766,7 +766,7 @@ def test_ambient_gaps_come_from_the_seed(pg_conn: psycopg.Connection) -> None:
     merged = with_ambient(seed, got)
     assert len(merged) == 288
     with pytest.raises(ConfigError, match="no 'temperature' readings"):
-        ambient_from_edm(pg_conn, "00000000-0000-0000-0000-000000000000")
+        ambient_from_edm(pg_conn, data_source_id="00000000-0000-0000-0000-000000000000")
 
 
 def test_cli_thermal_with_a_weather_source(
