@@ -125,9 +125,9 @@ def read_marts(dsn: str, schema: str) -> tuple[dict[str, pd.DataFrame], float]:
     started = time.perf_counter()
     with connect(dsn) as conn:
         frames = {
-            "dim_transformers": read_mart(conn, "dim_transformers", schema),
+            "dim_transformers": read_mart(conn, "dim_transformers", schema=schema),
             "transformer_window_headroom": read_mart(
-                conn, "transformer_window_headroom", schema
+                conn, "transformer_window_headroom", schema=schema
             ),
         }
     return frames, time.perf_counter() - started

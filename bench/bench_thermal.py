@@ -27,10 +27,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evcap.thermal import IEC_ONAN_DISTRIBUTION, ThermalParameters, design_day
-from evcap.thermal_fit import (
+from evcap.thermal import (
+    IEC_ONAN_DISTRIBUTION,
     ThermalLimits,
+    ThermalParameters,
     build_inputs,
+    design_day,
     thermal_counts,
     thermal_headroom,
 )
@@ -59,7 +61,7 @@ def synthetic_days(
 
 
 def synthetic_inputs(transformers: int, seed: int = 13) -> Any:
-    """:class:`evcap.thermal_fit.ThermalInputs` for the charger search."""
+    """:class:`evcap.thermal.ThermalInputs` for the charger search."""
     load, ambient, _params = synthetic_days(transformers, seed)
     rows = []
     capacity = 49.0
@@ -135,9 +137,15 @@ def run_thermal_bench(transformers: int = 2000, repeats: int = 3) -> dict[str, A
     )
     started = time.perf_counter()
     headroom = thermal_headroom(
-        inputs, ["nightly", "summer", "winter_evening"], ThermalLimits()
+        inputs, windows=["nightly", "summer", "winter_evening"], limits=ThermalLimits()
     )
-    counts = thermal_counts(inputs, headroom, chargers, 1.0, ThermalLimits())
+    counts = thermal_counts(
+        inputs,
+        headroom=headroom,
+        chargers=chargers,
+        coincidence=1.0,
+        limits=ThermalLimits(),
+    )
     search_s = time.perf_counter() - started
     return {
         "transformers": transformers,

@@ -21,25 +21,43 @@ if TYPE_CHECKING:
     from evcap.demo import GridSpec
 
 
-def _add_connection_options(
-    parser: argparse.ArgumentParser, *, edm_schema: bool = False
-) -> None:
+def _add_dsn_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dsn",
         help="PostgreSQL connection string (default: EVCAP_DSN, PG* variables, "
         "else the embedded server)",
     )
+
+
+def _add_connection_options(
+    parser: argparse.ArgumentParser, *, edm_schema: bool = False
+) -> None:
+    _add_dsn_option(parser)
     parser.add_argument(
         "--schema",
         default="evcap",
-        help="schema holding evcap's models (default: evcap)",
+        help="schema of evcap's marts, where dbt builds and evcap reads and "
+        "writes (default: evcap)",
     )
     if edm_schema:
-        parser.add_argument(
-            "--edm-schema",
-            default="edm",
-            help="schema of the Awesense EDM source (default: edm)",
-        )
+        _add_edm_schema_option(parser)
+
+
+def _add_edm_schema_option(
+    parser: argparse.ArgumentParser, *, what: str = "the Awesense EDM source"
+) -> None:
+    """``--edm-schema``: always the schema of the (read-only) EDM source."""
+    parser.add_argument(
+        "--edm-schema",
+        default="edm",
+        help=f"schema of {what} (default: edm)",
+    )
+
+
+def _add_grid_option(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--grid`` (dest ``grid_id``) and the older ``--grid-id``, hidden."""
+    parser.add_argument("--grid", dest="grid_id", metavar="GRID_ID", help=help)
+    parser.add_argument("--grid-id", dest="grid_id", help=argparse.SUPPRESS)
 
 
 # --- db -------------------------------------------------------------------
@@ -93,14 +111,16 @@ def _add_edm_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     install = edm_sub.add_parser(
         "install", help="create the stand-in of the Awesense EDM schema"
     )
-    install.add_argument("--dsn", help="PostgreSQL connection string")
+    _add_dsn_option(install)
     install.add_argument(
         "--edm-schema",
-        "--schema",
         dest="schema",
         default="edm",
-        help="EDM stand-in schema to create (default: edm; --schema is the old "
-        "spelling)",
+        help="schema of the EDM stand-in to create (default: edm)",
+    )
+    # the old spelling, kept working but hidden: elsewhere --schema is the marts
+    install.add_argument(
+        "--schema", dest="schema", default="edm", help=argparse.SUPPRESS
     )
     install.add_argument(
         "--replace",
@@ -125,10 +145,8 @@ def _add_demo_data_parser(
     parser = sub.add_parser(
         "demo-data", help="generate a synthetic grid into the EDM stand-in"
     )
-    parser.add_argument("--dsn", help="PostgreSQL connection string")
-    parser.add_argument(
-        "--edm-schema", default="edm", help="stand-in schema (default: edm)"
-    )
+    _add_dsn_option(parser)
+    _add_edm_schema_option(parser, what="the EDM stand-in to fill")
     _add_grid_options(parser)
     parser.add_argument(
         "--from",
@@ -142,9 +160,7 @@ def _add_demo_data_parser(
         "generated load shapes). --days defaults to 7 and --start to the profiles' first "
         "day; --seed seeds generated shapes",
     )
-    parser.add_argument(
-        "--grid-id", help="EDM grid id of a --from grid (default: <kind>-<name>)"
-    )
+    _add_grid_option(parser, "EDM grid id of a --from grid (default: <kind>-<name>)")
     parser.set_defaults(handler=_cmd_demo_data, days=None, start=None)
 
 
@@ -219,7 +235,7 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
     if args.grid_id:
         from evcap.errors import ConfigError
 
-        raise ConfigError("--grid-id needs --from (synthetic grids are demo-<name>)")
+        raise ConfigError("--grid needs --from (synthetic grids are demo-<name>)")
     if args.days is None:
         args.days = 365
     if args.start is None:
@@ -318,10 +334,7 @@ def _add_dbt_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="run any dbt command against the resolved database "
         "(e.g. `evcap dbt docs generate`)",
     )
-    parser.add_argument("--dsn", help="PostgreSQL connection string")
-    parser.add_argument(
-        "--schema", default="evcap", help="target schema (default: evcap)"
-    )
+    _add_connection_options(parser)
     parser.add_argument("dbt_args", nargs=argparse.REMAINDER, help="arguments for dbt")
     parser.set_defaults(handler=_cmd_dbt)
 
@@ -342,10 +355,7 @@ def _add_env_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="print shell exports (PGHOST, ..., DBT_PROFILES_DIR) for the "
         "resolved database, e.g. `source <(evcap env)`",
     )
-    parser.add_argument("--dsn", help="PostgreSQL connection string")
-    parser.add_argument(
-        "--schema", default="evcap", help="target schema (default: evcap)"
-    )
+    _add_connection_options(parser)
     parser.add_argument(
         "--show-password",
         action="store_true",
@@ -404,14 +414,12 @@ def _refuse_existing_marts(conn: object, schema: str, resolved: db.ResolvedDsn) 
     import psycopg
 
     from evcap.errors import ConfigError
+    from evcap.marts import mart_exists
 
     assert isinstance(conn, psycopg.Connection)
-    row = conn.execute(
-        "select to_regclass(format('%%I.%%I', %s::text, 'dim_transformers'))",
-        [schema],
-    ).fetchone()
+    exists = mart_exists(conn, "dim_transformers", schema=schema)
     conn.rollback()
-    if row is not None and row[0] is not None:
+    if exists:
         raise ConfigError(
             f"{resolved.describe()} already holds evcap marts in schema "
             f"{schema!r}; `evcap demo` replaces the EDM stand-in and rebuilds "
@@ -465,9 +473,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         mixes = fit(conn, window=args.window, mode="max-power", schema=args.schema)
         write_mix(conn, mixes, schema=args.schema, coincidence_factor=1.0, basis="firm")
         print(f"[4/5] charger fits ({args.window}, max power): {_fit_summary(mixes)}")
-        from evcap.thermal_cli import demo_summary  # issue #13
+        from evcap.thermal.cli import demo_summary  # issue #13
 
-        demo_summary(conn, args.window, args.schema)  # issue #13
+        demo_summary(conn, window=args.window, schema=args.schema)  # issue #13
         out_dir = Path(args.out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         report = write_report(
@@ -537,7 +545,7 @@ def _add_fit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="every transformer (instead of --transformer)",
     )
-    parser.add_argument("--grid", "--grid-id", dest="grid_id", help="only this grid id")
+    _add_grid_option(parser, "only this grid (transformer ids are unique per grid)")
     parser.add_argument(
         "--window",
         action="append",
@@ -660,7 +668,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
             out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"cannot write --out {args.out}: {exc}") from exc
-    chargers = load_charger_types(args.chargers_csv, args.charger or None)
+    chargers = load_charger_types(args.chargers_csv, names=args.charger or None)
     with db.connection(args.dsn) as conn:
         result = fit(
             conn,
@@ -692,9 +700,14 @@ def _cmd_fit(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         if args.thermal:  # issue #13
-            from evcap.thermal_fit import add_thermal_columns
+            from evcap.thermal import add_thermal_columns
 
-            result = add_thermal_columns(conn, result, schema=args.schema)
+            result = add_thermal_columns(
+                conn,
+                fit_frame=result,
+                coincidence=args.coincidence,
+                schema=args.schema,
+            )
     if args.format == "csv":
         text = result.to_csv(index=False)
     elif args.format == "json":
@@ -727,7 +740,7 @@ def _add_selection_options(parser: argparse.ArgumentParser) -> None:
         metavar="ID",
         help="transformer id (repeatable, or comma-separated; default: all)",
     )
-    parser.add_argument("--grid", dest="grid_id", help="only this grid id")
+    _add_grid_option(parser, "only this grid (transformer ids are unique per grid)")
     parser.add_argument(
         "--start", type=dt.date.fromisoformat, help="first local day, YYYY-MM-DD"
     )
@@ -805,7 +818,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         chart = make_plot(
             conn,
             args.kind,
-            ids,
+            transformers=ids,
             grid_id=args.grid_id,
             window=args.window,
             start=args.start,
@@ -900,7 +913,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo_data_parser(sub)
     _add_build_parser(sub)
     _add_fit_parser(sub)
-    from evcap.thermal_cli import add_thermal_parser  # issue #13
+    from evcap.thermal.cli import add_thermal_parser  # issue #13
 
     add_thermal_parser(sub)  # issue #13
     _add_dbt_parser(sub)

@@ -100,14 +100,46 @@ def test_every_flag_has_help_and_every_command_an_example() -> None:
 
 
 def test_flags_mean_the_same_everywhere() -> None:
+    """--grid, --schema (the marts) and --edm-schema (the source) everywhere."""
     commands = _commands()
-    for name in ("fit", "plot", "report"):
-        options = {o for a in commands[name]._actions for o in a.option_strings}
-        assert "--grid" in options, name
+    for name in ("fit", "plot", "report", "thermal", "demo-data"):
+        grid = [a for a in commands[name]._actions if "--grid" in a.option_strings]
+        assert len(grid) == 1, name
+        assert grid[0].dest == "grid_id", name
     for name, parser in commands.items():
+        shown = parser.format_help()
+        assert "--grid-id" not in shown, name  # the old spelling is hidden
         for action in parser._actions:
-            if "--schema" in action.option_strings and name != "edm install":
+            hidden = action.help == argparse.SUPPRESS
+            if "--grid-id" in action.option_strings:
+                assert hidden, name
+                assert action.dest == "grid_id", name
+            if "--schema" in action.option_strings and not hidden:
                 # --schema is always the marts (target) schema
                 assert action.default == "evcap", name
+                assert "marts" in str(action.help), name
             if "--edm-schema" in action.option_strings:
                 assert action.default == "edm", name
+                assert "EDM" in str(action.help), name
+        if name == "edm install":
+            assert "--schema " not in shown  # only --edm-schema is documented
+
+
+@pytest.mark.parametrize(
+    ("argv", "grid"),
+    [
+        (["fit", "--all", "--grid-id", "g1"], "g1"),
+        (["fit", "--all", "--grid", "g2"], "g2"),
+        (["plot", "map", "--out", "m.html", "--grid-id", "g3"], "g3"),
+        (["thermal", "--grid-id", "g4"], "g4"),
+        (["demo-data", "--grid-id", "g5"], "g5"),
+    ],
+)
+def test_old_grid_id_spelling_still_works(argv: list[str], grid: str) -> None:
+    assert cli.build_parser().parse_args(argv).grid_id == grid
+
+
+def test_edm_install_old_schema_spelling_still_works() -> None:
+    parser = cli.build_parser()
+    assert parser.parse_args(["edm", "install", "--schema", "x"]).schema == "x"
+    assert parser.parse_args(["edm", "install", "--edm-schema", "y"]).schema == "y"

@@ -30,6 +30,9 @@ from evcap.errors import (
     UnknownTransformerError,
 )
 from evcap.marts import read_mart
+from evcap.mix import kernels as mix_kernels
+from evcap.mix import store as mix_store
+from evcap.mix import values as mix_values
 
 PARAMS: dict[str, Any] = {"coincidence_factor": 1.0, "basis": "firm"}
 POWERS_KW = (1.4, 1.9, 3.3, 6.6, 7.2, 9.6, 11.5, 19.2, 22.0, 50.0)
@@ -125,7 +128,7 @@ def test_max_power_small_integers_match_brute_force(
 def test_enumeration_fallback_matches_brute_force(
     monkeypatch: pytest.MonkeyPatch, weights: list[int], capacity: int, bound: int
 ) -> None:
-    monkeypatch.setattr(mix, "BITSET_LIMIT_BITS", 0)
+    monkeypatch.setattr(mix_kernels, "BITSET_LIMIT_BITS", 0)
     k = len(weights)
     hi: list[int | None] = [bound] + [None] * (k - 1)
     expected = brute_max_power(weights, capacity, [0] * k, hi)
@@ -669,7 +672,7 @@ def test_bad_charger_power(power: object) -> None:
 
 def test_unknown_charger_type_name() -> None:
     with pytest.raises(InvalidChargerError, match="unknown charger type"):
-        mix.load_charger_types(CHARGERS, ["L2_7", "L3_warp"])
+        mix.load_charger_types(CHARGERS, names=["L2_7", "L3_warp"])
 
 
 @pytest.mark.parametrize(
@@ -787,7 +790,9 @@ def install_marts(
         )
         frame = frames[name][list(columns)]
         rows = [
-            tuple(None if mix._is_missing(v) else mix._plain(v) for v in row)
+            tuple(
+                None if mix_values._is_missing(v) else mix_values._plain(v) for v in row
+            )
             for row in frame.itertuples(index=False, name=None)
         ]
         with conn.cursor() as cur:
@@ -1003,7 +1008,7 @@ def test_write_mix_stores_the_parameters_and_upgrades_an_old_table(
     pg_conn: psycopg.Connection,
 ) -> None:
     table = sql.Identifier("results", "transformer_charger_mix")
-    old_ddl = mix._MIX_DDL.replace("{table}", table.as_string(pg_conn))
+    old_ddl = mix_store._MIX_DDL.replace("{table}", table.as_string(pg_conn))
     pg_conn.execute("create schema results")
     pg_conn.execute(old_ddl.encode())
     pg_conn.commit()
@@ -1385,7 +1390,7 @@ def test_fine_powers_use_the_exact_enumeration() -> None:
 def test_enumeration_beyond_its_work_limit_is_a_clear_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(mix, "ENUMERATION_LIMIT", 10)
+    monkeypatch.setattr(mix_kernels, "ENUMERATION_LIMIT", 10)
     chargers = pd.DataFrame(
         {
             "charger_type": ["A", "B", "C"],
@@ -1434,7 +1439,7 @@ def test_many_chargers_reduction_matches_the_bitset_search(
     monkeypatch: pytest.MonkeyPatch, weights: list[int], capacity: int
 ) -> None:
     expected = mix.solve_max_power(weights, capacity)
-    monkeypatch.setattr(mix, "BITSET_LIMIT_BITS", 400)
+    monkeypatch.setattr(mix_kernels, "BITSET_LIMIT_BITS", 400)
     assert mix.solve_max_power(weights, capacity) == expected
 
 

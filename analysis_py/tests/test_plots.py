@@ -17,7 +17,7 @@ import psycopg
 import pytest
 import vl_convert
 
-from evcap import plots
+from evcap import marts, plots
 from evcap.errors import ConfigError, SchemaError, UnknownTransformerError
 
 # --- hand-made marts -------------------------------------------------------------
@@ -120,9 +120,7 @@ def series_frame(ids: tuple[str, ...] = ("T1", "T2")) -> pd.DataFrame:
                     "capacity_kw": 50.0,
                 }
             )
-    frame = pd.DataFrame(rows)
-    frame.attrs["bin"] = "day"
-    return frame
+    return pd.DataFrame(rows)
 
 
 def quantile_frame(by: str = "month") -> pd.DataFrame:
@@ -143,9 +141,7 @@ def quantile_frame(by: str = "month") -> pd.DataFrame:
         for tid in ("T1", "T2")
         for p in periods
     ]
-    frame = pd.DataFrame(rows)
-    frame.attrs["by"] = by
-    return frame
+    return pd.DataFrame(rows)
 
 
 def profile_frame() -> pd.DataFrame:
@@ -241,7 +237,6 @@ def load_frame(ids: tuple[str, ...] = ("T1",)) -> pd.DataFrame:
             for i, day in enumerate(days)
         ]
     )
-    frame.attrs["bin"] = "day"
     return frame
 
 
@@ -360,7 +355,9 @@ def titles(spec: dict[str, Any]) -> str:
 def test_headroom_over_time_both_encodes_stat_as_dash_and_transformer_as_colour() -> (
     None
 ):
-    spec = spec_of(plots.headroom_over_time_chart(series_frame(), stat="both"))
+    spec = spec_of(
+        plots.headroom_over_time_chart(series_frame(), stat="both", bin="day")
+    )
     lines = spec["layer"][1]
     assert lines["mark"]["type"] == "line"
     enc = lines["encoding"]
@@ -386,7 +383,9 @@ def test_headroom_over_time_both_encodes_stat_as_dash_and_transformer_as_colour(
     [("min", {"minimum per day"}), ("mean", {"mean per day"})],
 )
 def test_headroom_over_time_single_stat(stat: Any, expected: set[str]) -> None:
-    spec = spec_of(plots.headroom_over_time_chart(series_frame(("T1",)), stat=stat))
+    spec = spec_of(
+        plots.headroom_over_time_chart(series_frame(("T1",)), stat=stat, bin="day")
+    )
     rows = spec["datasets"][spec["layer"][1]["data"]["name"]]
     assert {r["statistic"] for r in rows} == expected
     assert len(rows) == 10
@@ -399,7 +398,7 @@ def test_headroom_over_time_rejects_unknown_stat() -> None:
 
 @pytest.mark.parametrize("by", ["month", "hour"])
 def test_boxplot_layers_whisker_box_median(by: str) -> None:
-    spec = spec_of(plots.headroom_boxplot_chart(quantile_frame(by)))
+    spec = spec_of(plots.headroom_boxplot_chart(quantile_frame(by), by=by))
     kinds = [layer["mark"]["type"] for layer in spec["layer"]]
     assert kinds == ["rule", "bar", "tick"]
     whisker, box, median = (layer["encoding"] for layer in spec["layer"])
@@ -485,7 +484,7 @@ def test_mix_chart_rows_per_transformer_when_several() -> None:
 
 
 def test_load_with_chargers_one_transformer_has_capacity_rule() -> None:
-    spec = spec_of(plots.load_with_chargers_chart(load_frame()))
+    spec = spec_of(plots.load_with_chargers_chart(load_frame(), bin="day"))
     lines, rule = spec["layer"]
     assert lines["mark"]["type"] == "line"
     assert rule["mark"]["type"] == "rule"
@@ -499,7 +498,7 @@ def test_load_with_chargers_one_transformer_has_capacity_rule() -> None:
 
 
 def test_load_with_chargers_several_transformers_facets() -> None:
-    spec = spec_of(plots.load_with_chargers_chart(load_frame(("T1", "T2"))))
+    spec = spec_of(plots.load_with_chargers_chart(load_frame(("T1", "T2")), bin="day"))
     assert spec["facet"]["field"] == "transformer"
     assert [layer["mark"]["type"] for layer in spec["spec"]["layer"]] == [
         "line",
@@ -508,7 +507,7 @@ def test_load_with_chargers_several_transformers_facets() -> None:
 
 
 def test_grid_overview_ranks_by_firm_headroom_and_colours_utilisation() -> None:
-    spec = spec_of(plots.grid_overview_chart(window_frame(), dim_frame()))
+    spec = spec_of(plots.grid_overview_chart(window_frame(), transformers=dim_frame()))
     bars = spec["layer"][0]
     assert bars["encoding"]["x"]["field"] == "firm_headroom_kw"
     assert bars["encoding"]["y"]["sort"] == "x"
@@ -522,13 +521,15 @@ def test_grid_overview_ranks_by_firm_headroom_and_colours_utilisation() -> None:
 
 def test_grid_overview_other_window() -> None:
     spec = spec_of(
-        plots.grid_overview_chart(window_frame(), None, window_name="nightly")
+        plots.grid_overview_chart(
+            window_frame(), transformers=None, window_name="nightly"
+        )
     )
     assert "window nightly" in titles(spec)
 
 
 def test_map_colours_by_chargers_and_greys_transformers_without_fit() -> None:
-    spec = spec_of(plots.transformer_map_chart(dim_frame(), fit_frame()))
+    spec = spec_of(plots.transformer_map_chart(dim_frame(), fit=fit_frame()))
     layer_marks = [layer["mark"]["type"] for layer in spec["layer"]]
     assert layer_marks == ["rule", "circle", "circle", "text"]
     points = spec["layer"][2]
@@ -545,7 +546,7 @@ def test_map_colours_by_chargers_and_greys_transformers_without_fit() -> None:
 
 def test_map_without_coordinates_is_a_no_data_chart() -> None:
     dim = dim_frame().assign(latitude=None, longitude=None)
-    spec = spec_of(plots.transformer_map_chart(dim, fit_frame()))
+    spec = spec_of(plots.transformer_map_chart(dim, fit=fit_frame()))
     assert spec["mark"]["type"] == "text"
     assert "coordinates" in datasets(spec)[0][0]["message"]
 
@@ -586,19 +587,28 @@ def test_empty_input_gives_a_no_data_chart(name: str, make: Any) -> None:
 # --- PNG export of every chart kind -------------------------------------------------
 
 CHART_CASES = [
-    ("over_time", lambda: plots.headroom_over_time_chart(series_frame())),
-    ("box_month", lambda: plots.headroom_boxplot_chart(quantile_frame("month"))),
-    ("box_hour", lambda: plots.headroom_boxplot_chart(quantile_frame("hour"))),
+    ("over_time", lambda: plots.headroom_over_time_chart(series_frame(), bin="day")),
+    (
+        "box_month",
+        lambda: plots.headroom_boxplot_chart(quantile_frame("month"), by="month"),
+    ),
+    (
+        "box_hour",
+        lambda: plots.headroom_boxplot_chart(quantile_frame("hour"), by="hour"),
+    ),
     ("heatmap", lambda: plots.headroom_heatmap_chart(profile_frame())),
     ("fit", lambda: plots.charger_fit_chart(fit_frame())),
     ("mix", lambda: plots.mix_chart(mix_frame())),
-    ("with_chargers", lambda: plots.load_with_chargers_chart(load_frame())),
+    ("with_chargers", lambda: plots.load_with_chargers_chart(load_frame(), bin="day")),
     (
         "with_chargers_facet",
-        lambda: plots.load_with_chargers_chart(load_frame(("T1", "T2"))),
+        lambda: plots.load_with_chargers_chart(load_frame(("T1", "T2")), bin="day"),
     ),
-    ("overview", lambda: plots.grid_overview_chart(window_frame(), dim_frame())),
-    ("map", lambda: plots.transformer_map_chart(dim_frame(), fit_frame())),
+    (
+        "overview",
+        lambda: plots.grid_overview_chart(window_frame(), transformers=dim_frame()),
+    ),
+    ("map", lambda: plots.transformer_map_chart(dim_frame(), fit=fit_frame())),
 ]
 
 
@@ -657,14 +667,15 @@ def test_row_limit_stays_in_force() -> None:
 def test_query_headroom_series_bins_in_local_time(
     marts_conn: psycopg.Connection,
 ) -> None:
-    frame = plots.query_headroom_series(
+    series = marts.query_headroom_series(
         marts_conn,
-        ["T1"],
+        transformers=["T1"],
         start=dt.date(2024, 3, 1),
         end=dt.date(2024, 3, 31),
         bin="day",
     )
-    assert frame.attrs["bin"] == "day"
+    assert series.bin == "day"
+    frame = series.frame
     assert len(frame) == 31
     assert list(frame.columns) == [
         "grid_id",
@@ -694,42 +705,50 @@ def test_query_headroom_series_bins_in_local_time(
 def test_query_headroom_series_week_and_auto_bins(
     marts_conn: psycopg.Connection,
 ) -> None:
-    weekly = plots.query_headroom_series(marts_conn, ["T1", "T2"], bin="week")
+    weekly = marts.query_headroom_series(
+        marts_conn, transformers=["T1", "T2"], bin="week"
+    ).frame
     assert 2 * 52 <= len(weekly) <= 2 * 54
     assert (weekly["bin_start"].dt.dayofweek == 0).all()  # weeks start Monday
     # a year of hours for 2 transformers is over 5,000 rows: auto picks day
-    auto = plots.query_headroom_series(marts_conn, ["T1", "T2"])
-    assert auto.attrs["bin"] == "day"
-    assert len(auto) == 2 * 366
+    auto = marts.query_headroom_series(marts_conn, transformers=["T1", "T2"])
+    assert auto.bin == "day"
+    assert len(auto.frame) == 2 * 366
     # one transformer, one month: hourly fits
-    hourly = plots.query_headroom_series(
-        marts_conn, ["T1"], start=dt.date(2024, 1, 1), end=dt.date(2024, 1, 31)
+    hourly = marts.query_headroom_series(
+        marts_conn,
+        transformers=["T1"],
+        start=dt.date(2024, 1, 1),
+        end=dt.date(2024, 1, 31),
     )
-    assert hourly.attrs["bin"] == "hour"
-    assert len(hourly) == 31 * 24
+    assert hourly.bin == "hour"
+    assert len(hourly.frame) == 31 * 24
 
 
 def test_query_headroom_series_refuses_too_many_rows(
     marts_conn: psycopg.Connection,
 ) -> None:
     with pytest.raises(ConfigError, match="coarser --bin"):
-        plots.query_headroom_series(marts_conn, ["T1"], bin="hour")
+        marts.query_headroom_series(marts_conn, transformers=["T1"], bin="hour")
 
 
 def test_query_headroom_series_empty_for_transformer_without_readings(
     marts_conn: psycopg.Connection,
 ) -> None:
-    frame = plots.query_headroom_series(marts_conn, ["T5"], bin="day")
-    assert frame.empty
-    spec = spec_of(plots.headroom_over_time_chart(frame))
+    series = marts.query_headroom_series(marts_conn, transformers=["T5"], bin="day")
+    assert series.frame.empty
+    spec = spec_of(plots.headroom_over_time_chart(series))
     assert spec["mark"]["type"] == "text"
 
 
 def test_query_headroom_quantiles_match_sql_percentiles(
     marts_conn: psycopg.Connection,
 ) -> None:
-    frame = plots.query_headroom_quantiles(marts_conn, ["T1", "T3"], by="month")
-    assert frame.attrs["by"] == "month"
+    quantiles = marts.query_headroom_quantiles(
+        marts_conn, transformers=["T1", "T3"], by="month"
+    )
+    assert quantiles.by == "month"
+    frame = quantiles.frame
     assert len(frame) == 24
     row = frame[(frame["transformer_id"] == "T3") & (frame["period"] == 7)].iloc[0]
     values = [
@@ -746,7 +765,9 @@ def test_query_headroom_quantiles_match_sql_percentiles(
     assert row["p50_budgeted_headroom_kw"] == pytest.approx(series.quantile(0.5))
     assert row["p75_budgeted_headroom_kw"] == pytest.approx(series.quantile(0.75))
     assert row["max_budgeted_headroom_kw"] == pytest.approx(series.max())
-    hours = plots.query_headroom_quantiles(marts_conn, ["T1"], by="hour")
+    hours = marts.query_headroom_quantiles(
+        marts_conn, transformers=["T1"], by="hour"
+    ).frame
     assert list(hours["period"]) == list(range(24))
 
 
@@ -756,14 +777,16 @@ def test_query_load_with_chargers_adds_power_only_in_the_window(
     added = pd.DataFrame(
         {"grid_id": ["g1"], "transformer_id": ["T1"], "added_kw": [10.0]}
     )
-    frame = plots.query_load_with_chargers(
+    series = marts.query_load_with_chargers(
         marts_conn,
-        added,
+        added_kw=added,
         window_name="nightly",
         start=dt.date(2024, 1, 1),
         end=dt.date(2024, 1, 2),
         bin="hour",
     )
+    assert series.bin == "hour"
+    frame = series.frame
     assert len(frame) == 48
     hours = frame["bin_start"].dt.hour
     night = (hours >= 22) | (hours <= 4)
@@ -780,20 +803,20 @@ def test_query_load_with_chargers_unknown_window(
         {"grid_id": ["g1"], "transformer_id": ["T1"], "added_kw": [1.0]}
     )
     with pytest.raises(ConfigError, match="known: all_time"):
-        plots.query_load_with_chargers(marts_conn, added, window_name="lunch")
+        marts.query_load_with_chargers(marts_conn, added_kw=added, window_name="lunch")
 
 
 def test_check_transformers(marts_conn: psycopg.Connection) -> None:
-    plots.check_transformers(marts_conn, ["T1", "T5"])
+    marts.check_transformers(marts_conn, transformers=["T1", "T5"])
     with pytest.raises(UnknownTransformerError, match="T9"):
-        plots.check_transformers(marts_conn, ["T1", "T9"])
+        marts.check_transformers(marts_conn, transformers=["T1", "T9"])
     with pytest.raises(UnknownTransformerError, match="g7"):
-        plots.check_transformers(marts_conn, None, grid_id="g7")
+        marts.check_transformers(marts_conn, transformers=None, grid_id="g7")
 
 
 def test_missing_marts_raise_schema_error(pg_conn: psycopg.Connection) -> None:
     with pytest.raises(SchemaError, match="evcap build"):
-        plots.query_headroom_series(pg_conn, ["T1"], bin="day")
+        marts.query_headroom_series(pg_conn, transformers=["T1"], bin="day")
 
 
 @pytest.mark.parametrize(
@@ -813,7 +836,7 @@ def test_missing_marts_raise_schema_error(pg_conn: psycopg.Connection) -> None:
 def test_make_plot_every_kind_renders(
     marts_conn: psycopg.Connection, kind: Any
 ) -> None:
-    chart = plots.make_plot(marts_conn, kind, ["T1", "T3"])
+    chart = plots.make_plot(marts_conn, kind, transformers=["T1", "T3"])
     spec = spec_of(chart)
     assert not is_no_data(spec), kind
     png = vl_convert.vegalite_to_png(spec, scale=1)
@@ -824,7 +847,7 @@ def test_make_plot_every_kind_renders(
 
 def test_make_plot_transformer_without_readings(marts_conn: psycopg.Connection) -> None:
     for kind in ("headroom", "monthly", "heatmap", "with-chargers"):
-        spec = spec_of(plots.make_plot(marts_conn, kind, ["T5"]))
+        spec = spec_of(plots.make_plot(marts_conn, kind, transformers=["T5"]))
         assert is_no_data(spec), kind
 
 
@@ -850,7 +873,7 @@ def test_map_draws_one_panel_per_grid() -> None:
     south = dim_frame().assign(grid_id="g2", latitude=lambda f: f["latitude"] - 1.0)
     dim = pd.concat([dim_frame(), south], ignore_index=True)
     fit = pd.concat([fit_frame(), fit_frame().assign(grid_id="g2")])
-    spec = spec_of(plots.transformer_map_chart(dim, fit))
+    spec = spec_of(plots.transformer_map_chart(dim, fit=fit))
     assert [panel["title"] for panel in spec["concat"]] == ["g1", "g2"]
     assert spec["resolve"]["scale"] == {"x": "independent", "y": "independent"}
     png = vl_convert.vegalite_to_png(spec, scale=1)
@@ -870,7 +893,7 @@ def test_make_plot_unknown_window_lists_the_known_ones(
         ConfigError,
         match=r"unknown charging window 'bogus'; known: all_time, nightly, summer",
     ):
-        plots.make_plot(marts_conn, kind, ["T1"], window="bogus")
+        plots.make_plot(marts_conn, kind, transformers=["T1"], window="bogus")
 
 
 @pytest.mark.parametrize("kind", ["map", "with-chargers"])
@@ -881,7 +904,7 @@ def test_make_plot_unknown_charger_type_lists_the_known_ones(
         ConfigError,
         match=r"unknown charger type 'bogus'; known: dcfc_50kw, level2_19kw",
     ):
-        plots.make_plot(marts_conn, kind, ["T1"], charger_type="bogus")
+        plots.make_plot(marts_conn, kind, transformers=["T1"], charger_type="bogus")
 
 
 def test_make_plot_known_names_still_draw(marts_conn: psycopg.Connection) -> None:
@@ -890,7 +913,7 @@ def test_make_plot_known_names_still_draw(marts_conn: psycopg.Connection) -> Non
             plots.make_plot(
                 marts_conn,
                 kind,  # type: ignore[arg-type]
-                ["T1"],
+                transformers=["T1"],
                 window="nightly",
                 charger_type="level2_7kw",
             )
@@ -900,7 +923,7 @@ def test_make_plot_known_names_still_draw(marts_conn: psycopg.Connection) -> Non
 
 def test_make_plot_mix_rejects_single_mode(marts_conn: psycopg.Connection) -> None:
     with pytest.raises(ConfigError, match="use kind fit"):
-        plots.make_plot(marts_conn, "mix", ["T1"], mode="single")
+        plots.make_plot(marts_conn, "mix", transformers=["T1"], mode="single")
 
 
 def test_mix_chart_rejects_single_mode_rows() -> None:

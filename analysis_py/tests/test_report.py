@@ -127,12 +127,12 @@ def test_report_summary_table_values(marts_conn: psycopg.Connection) -> None:
 def test_report_for_listed_transformers(
     marts_conn: psycopg.Connection, tmp_path: Path
 ) -> None:
-    page = build_report(marts_conn, ["T2", "T3"], grid_id="g1", mix=False)
+    page = build_report(marts_conn, transformers=["T2", "T3"], grid_id="g1", mix=False)
     assert "transformers T2, T3" in page
     assert "<td>T1</td>" not in page
     assert "<td>T2</td>" in page
     with pytest.raises(UnknownTransformerError, match="T9"):
-        write_report(marts_conn, tmp_path / "r.html", ["T9"])
+        write_report(marts_conn, tmp_path / "r.html", transformers=["T9"])
 
 
 def test_report_unknown_window_falls_back_with_a_note(
@@ -155,7 +155,7 @@ def test_report_without_the_mix_layer_says_so(
 def test_report_of_a_transformer_without_readings_renders(
     marts_conn: psycopg.Connection, tmp_path: Path
 ) -> None:
-    out = write_report(marts_conn, tmp_path / "t5.html", ["T5"], mix=False)
+    out = write_report(marts_conn, tmp_path / "t5.html", transformers=["T5"], mix=False)
     page = out.read_text(encoding="utf-8")
     assert "no readings for the selection" in page
     assert "No map: dim_transformers has no latitude/longitude." in page
@@ -318,3 +318,28 @@ def test_report_of_a_dbt_built_demo_grid(
     shot = ARTIFACTS / f"report-demo-{pg_server.name}.png"
     status = open_in_browser(out, screenshot=shot)
     assert_rendered_cleanly(status, page.count('class="evcap-chart"'))
+
+
+def test_css_and_script_are_package_data_inlined_verbatim() -> None:
+    """The page's CSS and JS are files of the package, shipped in the wheel."""
+    import fnmatch
+    import tomllib
+    from importlib import resources
+
+    from evcap.report import render_html
+
+    assets = resources.files("evcap.report") / "assets"
+    names = sorted(p.name for p in assets.iterdir())
+    assert names == ["report.css", "report.js"]
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    globs = tomllib.loads(pyproject.read_text(encoding="utf-8"))["tool"]["setuptools"][
+        "package-data"
+    ]["evcap"]
+    for name in names:
+        assert any(fnmatch.fnmatch(f"report/assets/{name}", g) for g in globs), name
+    page = render_html("title", "subtitle", [])
+    css = (assets / "report.css").read_text(encoding="utf-8")
+    script = (assets / "report.js").read_text(encoding="utf-8")
+    assert f"<style>\n{css}</style>" in page
+    assert f'<script type="text/javascript">\n{script}</script>' in page
+    assert "evcap-status" in script  # the status the browser test reads

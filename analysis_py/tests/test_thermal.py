@@ -21,18 +21,16 @@ from evcap.errors import ConfigError
 from evcap.marts import read_mart
 from evcap.thermal import (
     IEC_ONAN_DISTRIBUTION,
+    THERMAL_FIT_COLUMNS,
+    ThermalLimits,
     ThermalParameters,
+    add_thermal_columns,
     ageing_rate,
+    build_inputs,
     design_day,
     parameters_for,
     parameters_from_mapping,
     steady_state,
-)
-from evcap.thermal_fit import (
-    THERMAL_FIT_COLUMNS,
-    ThermalLimits,
-    add_thermal_columns,
-    build_inputs,
     thermal_counts,
     thermal_fit,
     thermal_headroom,
@@ -396,9 +394,13 @@ def _independent_check(
 def test_counts_fit_at_n_and_break_at_n_plus_one(limits: ThermalLimits) -> None:
     frames = _frames()
     inputs = _inputs(frames)
-    headroom = thermal_headroom(inputs, ["nightly", "evening", "may_noon"], limits)
+    headroom = thermal_headroom(
+        inputs, windows=["nightly", "evening", "may_noon"], limits=limits
+    )
     chargers = pd.DataFrame({"charger_type": ["a", "b"], "power_kw": [1.9, 7.2]})
-    counts = thermal_counts(inputs, headroom, chargers, coincidence=0.8, limits=limits)
+    counts = thermal_counts(
+        inputs, headroom=headroom, chargers=chargers, coincidence=0.8, limits=limits
+    )
     checked = 0
     for row in counts.itertuples():
         if row.binding_criterion in ("missing_rating", "no_data_in_window"):
@@ -430,13 +432,15 @@ def test_tighter_limit_never_fits_more() -> None:
     inputs = _inputs(frames)
     chargers = pd.DataFrame({"charger_type": ["b"], "power_kw": [7.2]})
     loose = thermal_counts(
-        inputs, thermal_headroom(inputs, ["nightly"], ThermalLimits()), chargers
+        inputs,
+        headroom=thermal_headroom(inputs, windows=["nightly"], limits=ThermalLimits()),
+        chargers=chargers,
     )
     tight_limits = ThermalLimits(hot_spot_c=100.0)
     tight = thermal_counts(
         inputs,
-        thermal_headroom(inputs, ["nightly"], tight_limits),
-        chargers,
+        headroom=thermal_headroom(inputs, windows=["nightly"], limits=tight_limits),
+        chargers=chargers,
         limits=tight_limits,
     )
     assert (
@@ -450,11 +454,11 @@ def test_baseline_over_a_limit_gives_zero_with_its_reason() -> None:
     frames = _frames()
     inputs = _inputs(frames)
     limits = ThermalLimits(hot_spot_c=40.0)
-    headroom = thermal_headroom(inputs, ["nightly"], limits)
+    headroom = thermal_headroom(inputs, windows=["nightly"], limits=limits)
     counts = thermal_counts(
         inputs,
-        headroom,
-        pd.DataFrame({"charger_type": ["b"], "power_kw": [7.2]}),
+        headroom=headroom,
+        chargers=pd.DataFrame({"charger_type": ["b"], "power_kw": [7.2]}),
         limits=limits,
     )
     rated = counts[counts["transformer_id"] != "T3"]
@@ -563,7 +567,7 @@ def test_fit_gets_thermal_columns(marts_conn: psycopg.Connection) -> None:
     from evcap import fit
 
     mix = fit(marts_conn, window="nightly", mode="max-power")
-    out = add_thermal_columns(marts_conn, mix)
+    out = add_thermal_columns(marts_conn, fit_frame=mix)
     assert len(out) == len(mix)
     for column in (
         "thermal_max_chargers",
@@ -578,6 +582,39 @@ def test_fit_gets_thermal_columns(marts_conn: psycopg.Connection) -> None:
         out.loc[known, "thermal_ok"]
         == (total[known] <= out.loc[known, "thermal_max_kw"] + 1e-9)
     ).all()
+
+
+def test_thermal_columns_use_the_fits_coincidence(
+    marts_conn: psycopg.Connection,
+) -> None:
+    """The coincidence factor reaches the thermal count (no hidden metadata).
+
+    Halving the coincidence halves each charger's draw, so the thermal count
+    at least doubles: floor(2 x) >= 2 floor(x) for the same allowed kW.
+    """
+    from evcap import fit
+
+    half = add_thermal_columns(
+        marts_conn,
+        fit_frame=fit(marts_conn, window="nightly", mode="single", coincidence=0.5),
+        coincidence=0.5,
+    )
+    full = add_thermal_columns(
+        marts_conn,
+        fit_frame=fit(marts_conn, window="nightly", mode="single"),
+        coincidence=1.0,
+    )
+    key = ["grid_id", "transformer_id", "window_name", "charger_type"]
+    both = half.merge(full, on=key, suffixes=("_half", "_full"))
+    both = both[both["thermal_max_chargers_full"].notna()]
+    assert len(both) > 0
+    pd.testing.assert_series_equal(
+        both["thermal_max_kw_half"], both["thermal_max_kw_full"], check_names=False
+    )
+    n_half = both["thermal_max_chargers_half"].astype(int)
+    n_full = both["thermal_max_chargers_full"].astype(int)
+    assert (n_half >= 2 * n_full).all()
+    assert n_half.sum() > n_full.sum()
 
 
 def test_limits_come_from_the_dbt_vars() -> None:
@@ -695,16 +732,18 @@ def _weather_readings(
 
 
 def test_ambient_from_an_edm_weather_source(pg_conn: psycopg.Connection) -> None:
-    from evcap.thermal_fit import ambient_from_edm
+    from evcap.thermal import ambient_from_edm
 
     frame = _weather_readings(pg_conn, "2023-01-01", 365 * 24)
-    got = ambient_from_edm(pg_conn, WEATHER_ID, local_timezone="America/Vancouver")
+    got = ambient_from_edm(
+        pg_conn, data_source_id=WEATHER_ID, local_timezone="America/Vancouver"
+    )
     local = frame["ts"].dt.tz_convert("America/Vancouver")
     expected = frame.groupby([local.dt.month, local.dt.hour])["value"].agg(
         ["mean", "count"]
     )
     assert len(got) == 288
-    assert got.attrs["filled"] == 0
+    assert (got["readings"] > 0).all()  # no cell from a fallback
     assert np.allclose(
         got["ambient_c"].to_numpy(), expected["mean"].to_numpy(), atol=1e-9
     )
@@ -712,21 +751,22 @@ def test_ambient_from_an_edm_weather_source(pg_conn: psycopg.Connection) -> None
 
 
 def test_ambient_gaps_come_from_the_seed(pg_conn: psycopg.Connection) -> None:
-    from evcap.thermal_fit import _read_seed, ambient_from_edm, with_ambient
+    from evcap.thermal import ambient_from_edm, with_ambient
+    from evcap.thermal.inputs import read_seed
 
     _weather_readings(pg_conn, "2023-01-05", 20 * 24)  # January only
     with pytest.raises(ConfigError, match="no fallback"):
-        ambient_from_edm(pg_conn, WEATHER_ID)
-    seed = _read_seed(None, "ambient_temperature_normals", "evcap")
-    got = ambient_from_edm(pg_conn, WEATHER_ID, fallback=seed)
-    assert got.attrs["filled"] == 288 - 24
+        ambient_from_edm(pg_conn, data_source_id=WEATHER_ID)
+    seed = read_seed(None, "ambient_temperature_normals", schema="evcap")
+    got = ambient_from_edm(pg_conn, data_source_id=WEATHER_ID, fallback=seed)
+    assert int((got["readings"] == 0).sum()) == 288 - 24  # cells from the seed
     july = got[got["local_month"] == 7].set_index("local_hour")["ambient_c"]
     seed_july = seed[seed["local_month"] == 7].set_index("local_hour")["ambient_c"]
     assert np.allclose(july.to_numpy(), seed_july.to_numpy())
     merged = with_ambient(seed, got)
     assert len(merged) == 288
     with pytest.raises(ConfigError, match="no 'temperature' readings"):
-        ambient_from_edm(pg_conn, "00000000-0000-0000-0000-000000000000")
+        ambient_from_edm(pg_conn, data_source_id="00000000-0000-0000-0000-000000000000")
 
 
 def test_cli_thermal_with_a_weather_source(
@@ -768,7 +808,7 @@ def test_single_mode_checks_each_row_alone(marts_conn: psycopg.Connection) -> No
     from evcap import fit
 
     single = fit(marts_conn, window="nightly", mode="single")
-    out = add_thermal_columns(marts_conn, single)
+    out = add_thermal_columns(marts_conn, fit_frame=single)
     known = out["thermal_max_kw"].notna()
     expected = out.loc[known, "power_kw"] <= out.loc[known, "thermal_max_kw"] + 1e-9
     assert (out.loc[known, "thermal_ok"] == expected).all()
@@ -822,26 +862,34 @@ def test_a_coarser_step_samples_the_same_day() -> None:
 def test_blocks_of_design_days_give_the_same_counts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import evcap.thermal_fit as thermal_fit_module
+    import evcap.thermal.evaluation as thermal_evaluation
 
     inputs = _inputs(_frames())
     chargers = pd.DataFrame({"charger_type": ["b"], "power_kw": [7.2]})
     whole = thermal_counts(
-        inputs, thermal_headroom(inputs, ["nightly", "evening"]), chargers
+        inputs,
+        headroom=thermal_headroom(inputs, windows=["nightly", "evening"]),
+        chargers=chargers,
     )
-    monkeypatch.setattr(thermal_fit_module, "EVALUATION_ROWS", 5)
+    monkeypatch.setattr(thermal_evaluation, "EVALUATION_ROWS", 5)
     blocks = thermal_counts(
-        inputs, thermal_headroom(inputs, ["nightly", "evening"]), chargers
+        inputs,
+        headroom=thermal_headroom(inputs, windows=["nightly", "evening"]),
+        chargers=chargers,
     )
     pd.testing.assert_frame_equal(whole, blocks)
 
 
 def test_blocks_of_transformers_give_the_same_counts() -> None:
-    from evcap.thermal_fit import thermal_counts_in_blocks
+    from evcap.thermal import thermal_counts_in_blocks
 
     inputs = _inputs(_frames())
     chargers = pd.DataFrame({"charger_type": ["a", "b"], "power_kw": [1.9, 7.2]})
     windows = ["nightly", "evening", "may_noon"]
-    whole = thermal_counts_in_blocks(inputs, windows, chargers, block=100)
-    one_by_one = thermal_counts_in_blocks(inputs, windows, chargers, block=1)
+    whole = thermal_counts_in_blocks(
+        inputs, windows=windows, chargers=chargers, block=100
+    )
+    one_by_one = thermal_counts_in_blocks(
+        inputs, windows=windows, chargers=chargers, block=1
+    )
     pd.testing.assert_frame_equal(whole, one_by_one)

@@ -17,18 +17,18 @@ import pandas as pd
 import psycopg
 
 from evcap.errors import ConfigError
-from evcap.plots import (
+from evcap.marts.common import _require_columns
+from evcap.plots.common import (
     _MONTH_NAMES,
     HEIGHT,
     WIDTH,
     _is_empty,
     _labelled,
-    _pick_window,
-    _require_columns,
     _top,
     default_charger_type,
     no_data_chart,
 )
+from evcap.plots.make import _pick_window
 
 __all__ = [
     "thermal_chart",
@@ -50,7 +50,7 @@ def thermal_day_chart(
     Parameters
     ----------
     curves : pandas.DataFrame
-        :func:`evcap.thermal_fit.binding_day_curves`: ``case``, ``hour``
+        :func:`evcap.thermal.binding_day_curves`: ``case``, ``hour``
         (local, end of each 1-minute step), ``hot_spot_c`` and ``top_oil_c``
         (degC).
     hot_spot_limit_c : float
@@ -182,8 +182,8 @@ def thermal_counts_chart(
 
 def thermal_data(
     conn: psycopg.Connection,
-    transformers: Sequence[str] | None = None,
     *,
+    transformers: Sequence[str] | None = None,
     grid_id: str | None = None,
     window: str | None = None,
     charger_type: str | None = None,
@@ -204,7 +204,7 @@ def thermal_data(
         "month", "chargers", "hot_spot_limit_c"}``.
     """
     from evcap.marts import mart_exists, read_mart
-    from evcap.thermal_fit import (
+    from evcap.thermal import (
         CRITERIA,
         binding_day_curves,
         load_inputs,
@@ -212,8 +212,14 @@ def thermal_data(
     )
 
     ids = list(transformers) if transformers is not None else None
-    if mart_exists(conn, "transformer_thermal_fit", schema):
-        rows = read_mart(conn, "transformer_thermal_fit", schema, ids, grid_id)
+    if mart_exists(conn, "transformer_thermal_fit", schema=schema):
+        rows = read_mart(
+            conn,
+            "transformer_thermal_fit",
+            schema=schema,
+            transformers=ids,
+            grid_id=grid_id,
+        )
     else:
         rows = thermal_fit(conn, schema=schema, grid_id=grid_id, transformers=ids)
     meta: dict[str, Any] = {"window": window, "charger_type": charger_type}
@@ -251,15 +257,16 @@ def thermal_data(
         transformers=[str(row["transformer_id"])],
     )
     try:
-        curves = binding_day_curves(inputs, row)
+        day = binding_day_curves(inputs, row=row)
+        curves = day.curves
     except ConfigError:
         return rows, pd.DataFrame(), meta
     meta.update(
         {
             "grid_id": row["grid_id"],
             "transformer_id": row["transformer_id"],
-            "month": curves.attrs["month"],
-            "chargers": curves.attrs["chargers"],
+            "month": day.month,
+            "chargers": day.chargers,
             "binding_criterion": row.get("binding_criterion"),
         }
     )
@@ -279,8 +286,8 @@ def thermal_day_title(meta: dict[str, Any]) -> str:
 
 def thermal_chart(
     conn: psycopg.Connection,
-    transformers: Sequence[str] | None = None,
     *,
+    transformers: Sequence[str] | None = None,
     grid_id: str | None = None,
     window: str | None = None,
     charger_type: str | None = None,
@@ -292,7 +299,7 @@ def thermal_chart(
     """
     rows, curves, meta = thermal_data(
         conn,
-        transformers,
+        transformers=transformers,
         grid_id=grid_id,
         window=window,
         charger_type=charger_type,

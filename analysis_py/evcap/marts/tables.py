@@ -6,7 +6,7 @@ query parameters, never part of the SQL text.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import pandas as pd
 import psycopg
@@ -39,7 +39,7 @@ _ORDER_COLUMNS = (
 )
 
 
-def mart_exists(conn: psycopg.Connection, name: str, schema: str = "evcap") -> bool:
+def mart_exists(conn: psycopg.Connection, name: str, *, schema: str = "evcap") -> bool:
     """Return True when table or view ``schema.name`` exists."""
     qualified = sql.Identifier(schema, name).as_string(conn)
     row = conn.execute("select to_regclass(%s) is not null", [qualified]).fetchone()
@@ -59,6 +59,7 @@ def _columns(conn: psycopg.Connection, name: str, schema: str) -> list[str]:
 def read_mart(
     conn: psycopg.Connection,
     name: str,
+    *,
     schema: str = "evcap",
     transformers: str | Iterable[str] | None = None,
     grid_id: str | None = None,
@@ -93,7 +94,7 @@ def read_mart(
     """
     if name not in MARTS:
         raise SchemaError(f"unknown mart {name!r}; known marts: {', '.join(MARTS)}")
-    if not mart_exists(conn, name, schema):
+    if not mart_exists(conn, name, schema=schema):
         raise SchemaError(
             f"table {schema}.{name} does not exist: run `evcap build` "
             f"(dbt) first, or pass --schema with the schema dbt built into"
@@ -119,3 +120,69 @@ def read_mart(
             + sql.SQL(", ").join(sql.Identifier(c) for c in order)
         )
     return read_frame(conn, query, params)
+
+
+def read_data_issues(
+    conn: psycopg.Connection,
+    *,
+    schema: str = "evcap",
+    transformers: Sequence[str] | None = None,
+    grid_id: str | None = None,
+) -> pd.DataFrame | None:
+    """Rows of ``int_data_issues_collected`` (None when the model is absent).
+
+    With ``transformers``, transformer-level findings of other transformers
+    are left out; grid-level findings (orphan meters, cycles) stay.
+    """
+    if not mart_exists(conn, "int_data_issues_collected", schema=schema):
+        return None
+    query = sql.SQL(
+        "select * from {} where (%(grid)s::text is null or grid_id = %(grid)s)"
+        " order by issue_code, grid_id, element_id"
+    ).format(sql.Identifier(schema, "int_data_issues_collected"))
+    frame = read_frame(conn, query, {"grid": grid_id})
+    if transformers is not None and not frame.empty:
+        # transformer-level findings only for the chosen transformers; the
+        # grid-level ones (orphan meters, cycles) stay: they may hide load.
+        is_transformer = frame["element_type"] == "Transformer"
+        frame = frame[~is_transformer | frame["element_id"].isin(list(transformers))]
+    return frame
+
+
+def known_grids(conn: psycopg.Connection, *, schema: str = "evcap") -> list[str]:
+    """Grid ids present in ``dim_transformers``, sorted.
+
+    Raises
+    ------
+    SchemaError
+        When ``dim_transformers`` does not exist.
+    """
+    if not mart_exists(conn, "dim_transformers", schema=schema):
+        raise SchemaError(
+            f"table {schema}.dim_transformers does not exist: run `evcap build` "
+            f"(dbt) first, or pass --schema with the schema dbt built into"
+        )
+    frame = read_frame(
+        conn,
+        sql.SQL("select distinct grid_id from {} order by grid_id").format(
+            sql.Identifier(schema, "dim_transformers")
+        ),
+        None,
+    )
+    return [str(g) for g in frame["grid_id"]]
+
+
+def read_seed_table(
+    conn: psycopg.Connection, name: str, *, schema: str = "evcap"
+) -> pd.DataFrame | None:
+    """All rows of the seed table ``schema.name`` dbt loaded, or None when absent.
+
+    ``name`` is a seed of the dbt project (e.g. ``charger_types``,
+    ``charging_windows``, ``ambient_temperature_normals``); identifiers are
+    quoted.
+    """
+    if not mart_exists(conn, name, schema=schema):
+        return None
+    return read_frame(
+        conn, sql.SQL("select * from {}").format(sql.Identifier(schema, name))
+    )

@@ -1,7 +1,7 @@
 """``evcap thermal`` and the thermal lines of ``evcap demo`` (issue #13).
 
 Kept out of :mod:`evcap.cli` so that module only hooks them in: the command
-computes the thermal charger counts (:mod:`evcap.thermal_fit`), writes
+computes the thermal charger counts (:mod:`evcap.thermal`), writes
 ``transformer_thermal_fit`` and ``transformer_thermal_month`` and prints them.
 """
 
@@ -14,7 +14,12 @@ from typing import TYPE_CHECKING
 import psycopg
 
 from evcap import db
-from evcap.cli import _add_connection_options, _transformer_ids
+from evcap.cli import (
+    _add_connection_options,
+    _add_edm_schema_option,
+    _add_grid_option,
+    _transformer_ids,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -23,7 +28,7 @@ if TYPE_CHECKING:
 def add_thermal_parser(
     sub: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> None:
-    from evcap.thermal_fit import ThermalLimits
+    from evcap.thermal import ThermalLimits
 
     defaults = ThermalLimits()
     parser = sub.add_parser(
@@ -32,9 +37,7 @@ def add_thermal_parser(
         "writes transformer_thermal_fit and transformer_thermal_month",
     )
     _add_connection_options(parser)
-    parser.add_argument(
-        "--grid", "--grid-id", dest="grid_id", help="only this grid (id)"
-    )
+    _add_grid_option(parser, "only this grid (transformer ids are unique per grid)")
     parser.add_argument(
         "--transformer",
         action="append",
@@ -102,14 +105,12 @@ def add_thermal_parser(
         "--weather-metric",
         help="its metric key (default: dbt var thermal_weather_metric, temperature)",
     )
-    parser.add_argument(
-        "--edm-schema", default="edm", help="schema of the EDM (default: edm)"
-    )
+    _add_edm_schema_option(parser)
     parser.set_defaults(handler=_cmd_thermal)
 
 
 def _thermal_limits(args: argparse.Namespace) -> object:
-    from evcap.thermal_fit import ThermalLimits
+    from evcap.thermal import ThermalLimits
 
     given = {
         "hot_spot_c": args.hot_spot_limit,
@@ -124,24 +125,29 @@ def _weather_ambient(
     conn: psycopg.Connection, args: argparse.Namespace
 ) -> pd.DataFrame | None:
     """Ambient rows from an EDM weather data source, or None (use the seed)."""
-    from evcap.thermal_fit import (
-        _read_seed,
+    from evcap.thermal import (
         ambient_from_edm,
         project_var,
         with_ambient,
     )
+    from evcap.thermal.inputs import read_seed
 
     source = args.weather_data_source or project_var("thermal_weather_data_source")
     if not source:
         return None
     metric = args.weather_metric or project_var("thermal_weather_metric", "temperature")
-    seed = _read_seed(conn, "ambient_temperature_normals", args.schema)
+    seed = read_seed(conn, "ambient_temperature_normals", schema=args.schema)
     ambient = ambient_from_edm(
-        conn, str(source), metric=str(metric), edm_schema=args.edm_schema, fallback=seed
+        conn,
+        data_source_id=str(source),
+        metric=str(metric),
+        edm_schema=args.edm_schema,
+        fallback=seed,
     )
     print(
         f"ambient from EDM data source {source} ({metric}); "
-        f"{ambient.attrs['filled']} of 288 month x hour cells from the seed",
+        f"{int((ambient['readings'] == 0).sum())} of 288 month x hour cells "
+        "from the seed",
         file=sys.stderr,
     )
     return with_ambient(seed, ambient)
@@ -150,7 +156,7 @@ def _weather_ambient(
 def _cmd_thermal(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from evcap.thermal_fit import (
+    from evcap.thermal import (
         ThermalLimits,
         load_inputs,
         thermal_fit,
@@ -183,7 +189,9 @@ def _cmd_thermal(args: argparse.Namespace) -> int:
         )
         if not args.no_write:
             written = write_thermal_fit(conn, result, schema=args.schema)
-            months = write_thermal_months(conn, thermal_months(inputs), args.schema)
+            months = write_thermal_months(
+                conn, thermal_months(inputs), schema=args.schema
+            )
             print(
                 f"wrote {written} rows to {args.schema}.transformer_thermal_fit and "
                 f"{months} to {args.schema}.transformer_thermal_month",
@@ -220,9 +228,9 @@ def _cmd_thermal(args: argparse.Namespace) -> int:
     return 0
 
 
-def demo_summary(conn: psycopg.Connection, window: str, schema: str) -> None:
+def demo_summary(conn: psycopg.Connection, *, window: str, schema: str) -> None:
     """Thermal counts (issue #13): write the tables, print them beside nameplate."""
-    from evcap.thermal_fit import (
+    from evcap.thermal import (
         load_inputs,
         thermal_fit,
         thermal_months,
