@@ -283,6 +283,12 @@ def _add_build_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--full-refresh", action="store_true", help="rebuild incremental models"
     )
     parser.add_argument(
+        "--unit-tests",
+        action="store_true",
+        help="also run dbt's unit tests (fixed inputs: for development and CI; "
+        "a nightly build leaves them out)",
+    )
+    parser.add_argument(
         "--var",
         action="append",
         default=[],
@@ -311,12 +317,11 @@ def _parse_vars(pairs: Sequence[str], edm_schema: str) -> dict[str, object]:
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
-    from evcap.dbt_runner import run_dbt
+    from evcap.dbt_runner import build_args, run_dbt
 
     resolved = db.resolve_dsn(args.dsn)
-    dbt_args = ["build"] + (["--full-refresh"] if args.full_refresh else [])
     run_dbt(
-        dbt_args,
+        build_args(full_refresh=args.full_refresh, unit_tests=args.unit_tests),
         resolved.dsn,
         target_schema=args.schema,
         vars=_parse_vars(args.var, args.edm_schema),

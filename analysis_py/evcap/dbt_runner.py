@@ -69,6 +69,22 @@ def dbt_executable() -> str:
     return found
 
 
+def build_args(*, full_refresh: bool = False, unit_tests: bool = False) -> list[str]:
+    """The ``dbt build`` call ``evcap build`` makes (the bench makes the same).
+
+    Seeds, models, snapshots and data tests; dbt's unit tests only with
+    ``unit_tests``: their inputs are fixed rows, so a night's new data cannot
+    change their outcome (dbt recommends running them in development and
+    CI only, which ``make test`` does), and they cost seconds every run.
+    """
+    args = ["build"]
+    if full_refresh:
+        args.append("--full-refresh")
+    if not unit_tests:
+        args += ["--exclude-resource-type", "unit_test"]
+    return args
+
+
 def dbt_env(
     dsn: str,
     *,

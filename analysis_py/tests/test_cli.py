@@ -59,3 +59,20 @@ def test_env_prints_libpq_exports(
 def test_build_rejects_a_malformed_var(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["build", "--dsn", "postgresql://x@h/d", "--var", "oops"]) == 2
     assert "NAME=VALUE" in capsys.readouterr().err
+
+
+def test_build_leaves_unit_tests_out_unless_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`evcap build` is the nightly call: dbt's unit tests only with --unit-tests."""
+    import evcap.dbt_runner as dbt_runner
+
+    calls: list[list[str]] = []
+    monkeypatch.setattr(
+        dbt_runner, "run_dbt", lambda args, *a, **k: calls.append(list(args))
+    )
+    dsn = ["--dsn", "postgresql://x@h/d"]
+    assert cli.main(["build", *dsn]) == 0
+    assert cli.main(["build", *dsn, "--full-refresh", "--unit-tests"]) == 0
+    assert calls[0] == ["build", "--exclude-resource-type", "unit_test"]
+    assert calls[1] == ["build", "--full-refresh"]

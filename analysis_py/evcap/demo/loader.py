@@ -125,14 +125,14 @@ def check_standin(conn: psycopg.Connection, schema: str) -> None:
     if state in ("absent", "empty"):
         raise SchemaError(
             f"schema {schema!r} holds no EDM stand-in: run "
-            f"`evcap edm install --schema {schema}` first."
+            f"`evcap edm install --edm-schema {schema}` first."
         )
     if state == "foreign":
         raise SchemaError(
             f"schema {schema!r} is not an evcap EDM stand-in (no {MARKER_TABLE} "
             "table; a real Awesense EDM?). evcap never writes demo data into a "
             "real EDM: install a stand-in in another schema with "
-            "`evcap edm install --schema <name>`."
+            "`evcap edm install --edm-schema <name>`."
         )
 
 
