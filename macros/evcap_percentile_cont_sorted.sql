@@ -43,3 +43,36 @@
         from unnest({{ array_expression }}) as unsorted (value)
     )
 {%- endmacro %}
+
+
+{#-
+    Every value of the float8[] column `array_column` of `relation`, per group
+    of `group_columns`, in one array sorted ascending (column sorted_loads_kw):
+    collected in a hash aggregate, then each group sorted on its own, behind
+    an optimisation fence so the sort runs once per group however often the
+    caller references the result (evcap_percentile_cont_sorted does, twice per
+    percentile). A subquery, for the profile and window marts.
+-#}
+{% macro evcap_sorted_per_group(relation, group_columns, array_column) -%}
+    (
+        select
+            collected.*,
+            {{ evcap_sorted('collected.collected_kw') }} as sorted_loads_kw
+        from (
+            select
+                {%- for column in group_columns %}
+                    grouped.{{ column }},
+                {%- endfor %}
+                array_agg(grouped_values.value_kw) as collected_kw
+            from {{ relation }} as grouped
+            cross join
+                unnest(grouped.{{ array_column }}) as grouped_values (value_kw)
+            group by
+                {%- for column in group_columns %}
+                    grouped.{{ column }}{% if not loop.last %},{% endif %}
+                {%- endfor %}
+        ) as collected
+        -- an optimisation fence (row order does not matter here)
+        offset 0  -- noqa: AM09
+    )
+{%- endmacro %}

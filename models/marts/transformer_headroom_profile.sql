@@ -55,24 +55,9 @@ loads as (
 
 ),
 
-collected as (
-
-    {#- every used load of the month-hour, in one array (hash aggregate) -#}
-    select
-        cells.grid_id,
-        cells.transformer_id,
-        cells.local_month,
-        cells.local_hour,
-        array_agg(cell_loads.load_kw) as loads_kw
-    from cells
-    cross join unnest(cells.loads_kw) as cell_loads (load_kw)
-    group by
-        cells.grid_id, cells.transformer_id, cells.local_month, cells.local_hour
-
-),
-
 percentiles as (
 
+    {#- every used load of the month-hour, sorted, from its 7 weekday cells -#}
     select
         grid_id,
         transformer_id,
@@ -84,15 +69,11 @@ percentiles as (
             as p50_load_kw,
         {{ evcap_percentile_cont_sorted('sorted_loads_kw', 0.95) }}
             as p95_load_kw
-    from (
-        select
-            collected.*,
-            {{ evcap_sorted('collected.loads_kw') }} as sorted_loads_kw
-        from collected
-        -- an optimisation fence: the sort runs once per row, not once per
-        -- reference above (the order of rows does not matter here)
-        offset 0  -- noqa: AM09
-    ) as sorted
+    from {{ evcap_sorted_per_group(
+        'cells',
+        ['grid_id', 'transformer_id', 'local_month', 'local_hour'],
+        'loads_kw',
+    ) }} as sorted
 
 ),
 

@@ -138,25 +138,9 @@ peaks as (
 
 ),
 
-collected as (
-
-    {#- every used load of the window, in one array (hash aggregate) -#}
-    select
-        window_cells.grid_id,
-        window_cells.transformer_id,
-        window_cells.window_name,
-        array_agg(cell_loads.load_kw) as loads_kw
-    from window_cells
-    cross join unnest(window_cells.loads_kw) as cell_loads (load_kw)
-    group by
-        window_cells.grid_id,
-        window_cells.transformer_id,
-        window_cells.window_name
-
-),
-
 quantiles as (
 
+    {#- every used load of the window, sorted, from the window's cells -#}
     select
         grid_id,
         transformer_id,
@@ -164,15 +148,11 @@ quantiles as (
         {{ evcap_percentile_cont_sorted(
             'sorted_loads_kw', '1 - ' ~ var('headroom_quantile')
         ) }} as load_kw_at_headroom_quantile
-    from (
-        select
-            collected.*,
-            {{ evcap_sorted('collected.loads_kw') }} as sorted_loads_kw
-        from collected
-        -- an optimisation fence: the sort runs once per row, not once per
-        -- reference above (the order of rows does not matter here)
-        offset 0  -- noqa: AM09
-    ) as sorted
+    from {{ evcap_sorted_per_group(
+        'window_cells',
+        ['grid_id', 'transformer_id', 'window_name'],
+        'loads_kw',
+    ) }} as sorted
 
 ),
 
