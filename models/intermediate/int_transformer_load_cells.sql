@@ -49,10 +49,17 @@
     - a transformer whose whole history was rewritten (new, re-keyed,
       meters changed), one no longer in the load table, and every
       transformer of a grid whose time zone or var('min_meter_coverage')
-      differs from the one its cells were built with gets all 2,016 cells
-      recomputed. A recomputed cell left without any stored row is deleted
-    (post-hook): the table holds exactly the cells with load rows.
+      differs from the one its cells were built with gets all its cells
+      recomputed (those with rows now, and the stored ones). A recomputed
+      cell left without any stored row is deleted (post-hook): the table
+      holds exactly the cells with load rows.
 -#}
+
+{#- the load table's columns the cells are built from -#}
+{%- set load_columns = [
+    'grid_id', 'transformer_id', 'interval_start', 'period_s', 'load_kw',
+    'meters_reporting', 'meters_expected', 'rebuilt_at',
+] %}
 
 {%- set cells_key = [
     'grid_id', 'transformer_id', 'local_month', 'local_isodow', 'local_hour',
@@ -77,14 +84,9 @@ loads as not materialized (
         join with dim_transformers: their cells go).
     -#}
     select
-        stored_loads.grid_id,
-        stored_loads.transformer_id,
-        stored_loads.interval_start,
-        stored_loads.period_s,
-        stored_loads.load_kw,
-        stored_loads.meters_reporting,
-        stored_loads.meters_expected,
-        stored_loads.rebuilt_at
+        {%- for column in load_columns %}
+            stored_loads.{{ column }}{% if not loop.last %},{% endif %}
+        {%- endfor %}
     from {{ ref('int_transformer_loads_rolled_up') }} as stored_loads
     where exists (
             select 1 as found
@@ -147,8 +149,12 @@ rewritten as (
         min(loads.interval_start) as rewritten_from,
         max(loads.interval_start) as rewritten_to,
         (
+            {#-
+                the stored table itself, not `loads`: one index probe per
+                transformer (the topology check inside would be a scan)
+            -#}
             select min(earliest.interval_start) as earliest_start
-            from loads as earliest
+            from {{ ref('int_transformer_loads_rolled_up') }} as earliest
             where
                 earliest.grid_id = loads.grid_id
                 and earliest.transformer_id = loads.transformer_id
@@ -179,11 +185,17 @@ recomputed_whole as (
         stored.grid_id,
         stored.transformer_id
     from stored
+    -- the topology no longer has it, or the load table holds no row of it
+    left join {{ ref('int_transformers_nested') }} as topology
+        on
+            stored.grid_id = topology.grid_id
+            and stored.transformer_id = topology.transformer_id
     where
         stored.settings_changed
+        or topology.transformer_id is null
         or not exists (
             select 1 as found
-            from loads as any_load
+            from {{ ref('int_transformer_loads_rolled_up') }} as any_load
             where
                 any_load.grid_id = stored.grid_id
                 and any_load.transformer_id = stored.transformer_id
@@ -299,10 +311,16 @@ recomputed_rows as (
                 and loads.interval_start >= recomputed_dates.utc_from
                 and loads.interval_start < recomputed_dates.utc_to
     {%- else %}
-        -- one index range per local date, whatever the row estimates
+        {#-
+            one index range per local date, whatever the row estimates, on
+            the stored table (its transformers are in the topology already)
+        #}
         cross join lateral (
-            select stored_loads.*
-            from loads as stored_loads
+            select
+                {%- for column in load_columns %}
+                    stored_loads.{{ column }}{% if not loop.last %},{% endif %}
+                {%- endfor %}
+            from {{ ref('int_transformer_loads_rolled_up') }} as stored_loads
             where
                 stored_loads.grid_id = recomputed_dates.grid_id
                 and stored_loads.transformer_id
@@ -311,37 +329,6 @@ recomputed_rows as (
                 and stored_loads.interval_start < recomputed_dates.utc_to
         ) as loads
     {%- endif %}
-
-),
-
-recomputed_cells as (
-
-    {#- the cells whose rows are all in recomputed_rows -#}
-    select
-        recomputed_whole.grid_id,
-        recomputed_whole.transformer_id,
-        all_cells.local_month,
-        all_cells.local_isodow,
-        all_cells.local_hour
-    from recomputed_whole
-    cross join (
-        select
-            months.local_month,
-            weekdays.local_isodow,
-            hours.local_hour
-        from generate_series(1, 12) as months (local_month)
-        cross join generate_series(1, 7) as weekdays (local_isodow)
-        cross join generate_series(0, 23) as hours (local_hour)
-    ) as all_cells
-    union all
-    select
-        recomputed_days.grid_id,
-        recomputed_days.transformer_id,
-        recomputed_days.local_month,
-        recomputed_days.local_isodow,
-        hours.local_hour
-    from recomputed_days
-    cross join generate_series(0, 23) as hours (local_hour)
 
 ),
 
@@ -394,34 +381,107 @@ aggregated as (
 
 ),
 
+loads_rebuilt_at as (
+
+    {#- the latest run's stamp: backwards along the rebuilt_at index -#}
+    select max(any_load.rebuilt_at) as newest_rebuilt_at
+    from {{ ref('int_transformer_loads_rolled_up') }} as any_load
+
+),
+
+emptied_cells as (
+
+    {#-
+        Recomputed cells left without rows: of a transformer recomputed
+        whole, the stored cells (incremental) it no longer has rows in; of
+        a rewritten local day, the hours without rows. Written with null
+        loads so delete+insert replaces them, then the post-hook deletes
+        them. The cells with rows come from `aggregated` alone: never all
+        2,016 cells of every transformer (a short history has few).
+    -#}
+    select
+        candidates.grid_id,
+        candidates.transformer_id,
+        candidates.local_month,
+        candidates.local_isodow,
+        candidates.local_hour
+    from (
+        {%- if is_incremental() %}
+            select
+                cells.grid_id,
+                cells.transformer_id,
+                cells.local_month,
+                cells.local_isodow,
+                cells.local_hour
+            from {{ this }} as cells
+            inner join recomputed_whole
+                on
+                    cells.grid_id = recomputed_whole.grid_id
+                    and cells.transformer_id = recomputed_whole.transformer_id
+            union
+        {%- endif %}
+        select
+            recomputed_days.grid_id,
+            recomputed_days.transformer_id,
+            recomputed_days.local_month,
+            recomputed_days.local_isodow,
+            hours.local_hour
+        from recomputed_days
+        cross join generate_series(0, 23) as hours (local_hour)
+    ) as candidates
+    where not exists (
+            select 1 as found
+            from aggregated
+            where
+                {%- for column in cells_key %}
+                    aggregated.{{ column }} = candidates.{{ column }}
+                    {%- if not loop.last %} and{% endif %}
+                {%- endfor %}
+        )
+
+),
+
 final as (
 
     select
         {%- for column in cells_key %}
-            recomputed_cells.{{ column }},
+            aggregated.{{ column }},
         {%- endfor %}
         grids.local_timezone,
         cast({{ var('min_meter_coverage') }} as float8) as min_meter_coverage,
         aggregated.first_interval_start,
         aggregated.last_interval_start,
         aggregated.period_s,
-        coalesce(aggregated.intervals_used, 0) as intervals_used,
+        aggregated.intervals_used,
         aggregated.load_sum_kw,
         aggregated.min_load_kw,
         aggregated.max_load_kw,
         aggregated.loads_kw,
-        (
-            select max(loads.rebuilt_at) as newest_rebuilt_at from loads
-        ) as loads_rebuilt_at
-    from recomputed_cells
+        loads_rebuilt_at.newest_rebuilt_at as loads_rebuilt_at
+    from aggregated
     inner join grids
-        on recomputed_cells.grid_id = grids.grid_id
-    left join aggregated
-        on
-            {%- for column in cells_key %}
-                recomputed_cells.{{ column }} = aggregated.{{ column }}
-                {%- if not loop.last %} and{% endif %}
-            {%- endfor %}
+        on aggregated.grid_id = grids.grid_id
+    cross join loads_rebuilt_at
+    union all
+    select
+        {%- for column in cells_key %}
+            emptied_cells.{{ column }},
+        {%- endfor %}
+        grids.local_timezone,
+        cast({{ var('min_meter_coverage') }} as float8) as min_meter_coverage,
+        cast(null as timestamptz) as first_interval_start,
+        cast(null as timestamptz) as last_interval_start,
+        cast(null as integer) as period_s,
+        0 as intervals_used,
+        cast(null as float8) as load_sum_kw,
+        cast(null as float8) as min_load_kw,
+        cast(null as float8) as max_load_kw,
+        cast(null as float8 []) as loads_kw,
+        loads_rebuilt_at.newest_rebuilt_at as loads_rebuilt_at
+    from emptied_cells
+    inner join grids
+        on emptied_cells.grid_id = grids.grid_id
+    cross join loads_rebuilt_at
 
 )
 

@@ -11,8 +11,6 @@
     not_positive; its value is null unless ok - never a guess.
 -#}
 
-{%- set notation = evcap_notation_pattern() %}
-
 with
 
 notations as (
@@ -21,8 +19,8 @@ notations as (
 
 ),
 
--- materialized: each regexp_match runs once per transformer, not once per
--- reference (the lookups below would repeat it for every notation row)
+-- materialized: each text is parsed once per transformer, not once per
+-- reference
 transformers as materialized (
 
     select
@@ -33,31 +31,81 @@ transformers as materialized (
         rating_kva_text,
         secondary_voltage_text,
         primary_voltage_text,
-        regexp_match(rating_kva_text, '{{ notation }}') as rating_parts,
-        regexp_match(
-            secondary_voltage_text, '{{ notation }}'
-        ) as secondary_parts,
-        regexp_match(primary_voltage_text, '{{ notation }}') as primary_parts
+        {{ evcap_notation_parts('rating_kva_text') }} as rating_parts,
+        {{ evcap_notation_parts('secondary_voltage_text') }}
+            as secondary_parts,
+        {{ evcap_notation_parts('primary_voltage_text') }} as primary_parts
     from {{ ref('stg_edm__grid_elements') }}
     where is_transformer
+
+),
+
+-- every notation text of a kind that the transformers carry
+notation_texts as (
+
+    select
+        'rating_unit' as kind,
+        rating_parts[3] as notation_text
+    from transformers
+    union all
+    select
+        'voltage_unit' as kind,
+        secondary_parts[3] as notation_text
+    from transformers
+    union all
+    select
+        'voltage_unit' as kind,
+        primary_parts[3] as notation_text
+    from transformers
+    union all
+    select
+        'phases' as kind,
+        trim(phases) as notation_text
+    from transformers
+    union all
+    select
+        'voltage_level' as kind,
+        trim(voltage_level) as notation_text
+    from transformers
+
+),
+
+notation_values as materialized (
+
+    select * from {{ evcap_notation_values('notation_texts') }} as text_values
 
 ),
 
 looked_up as (
 
     select
-        *,
-        {{ evcap_notation_value('rating_unit', 'rating_parts[3]') }}
-            as rating_factor,
-        {{ evcap_notation_value('voltage_unit', 'secondary_parts[3]') }}
-            as secondary_factor,
-        {{ evcap_notation_value('voltage_unit', 'primary_parts[3]') }}
-            as primary_factor,
-        {{ evcap_notation_value('phases', 'trim(phases)') }}
-            as phase_count_value,
-        {{ evcap_notation_value('voltage_level', 'trim(voltage_level)') }}
-            as distribution_value
+        transformers.*,
+        rating_unit.notation_value as rating_factor,
+        secondary_unit.notation_value as secondary_factor,
+        primary_unit.notation_value as primary_factor,
+        phase_count.notation_value as phase_count_value,
+        distribution.notation_value as distribution_value
     from transformers
+    left join notation_values as rating_unit
+        on
+            rating_unit.kind = 'rating_unit'
+            and transformers.rating_parts[3] = rating_unit.notation_text
+    left join notation_values as secondary_unit
+        on
+            secondary_unit.kind = 'voltage_unit'
+            and transformers.secondary_parts[3] = secondary_unit.notation_text
+    left join notation_values as primary_unit
+        on
+            primary_unit.kind = 'voltage_unit'
+            and transformers.primary_parts[3] = primary_unit.notation_text
+    left join notation_values as phase_count
+        on
+            phase_count.kind = 'phases'
+            and trim(transformers.phases) = phase_count.notation_text
+    left join notation_values as distribution
+        on
+            distribution.kind = 'voltage_level'
+            and trim(transformers.voltage_level) = distribution.notation_text
 
 ),
 

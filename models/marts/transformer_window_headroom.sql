@@ -110,8 +110,6 @@ window_cells as (
         cells.grid_id,
         cells.transformer_id,
         windows.window_name,
-        cells.intervals_used,
-        cells.max_load_kw,
         cells.loads_kw
     from cells
     inner join windows
@@ -127,24 +125,16 @@ window_cells as (
 
 peaks as (
 
+    {#-
+        every used load of the window, sorted, from the window's cells, with
+        their count and the highest
+    -#}
     select
         grid_id,
         transformer_id,
         window_name,
-        sum(intervals_used) as intervals_used,
-        max(max_load_kw) as peak_load_kw
-    from window_cells
-    group by grid_id, transformer_id, window_name
-
-),
-
-quantiles as (
-
-    {#- every used load of the window, sorted, from the window's cells -#}
-    select
-        grid_id,
-        transformer_id,
-        window_name,
+        value_count as intervals_used,
+        max_value_kw as peak_load_kw,
         {{ evcap_percentile_cont_sorted(
             'sorted_loads_kw', '1 - ' ~ var('headroom_quantile')
         ) }} as load_kw_at_headroom_quantile
@@ -166,18 +156,13 @@ used as (
         peaks.peak_load_kw,
         (transformers.capacity_kw - peaks.peak_load_kw)
         * transformers.capacity_budget as firm_headroom_kw,
-        (transformers.capacity_kw - quantiles.load_kw_at_headroom_quantile)
+        (transformers.capacity_kw - peaks.load_kw_at_headroom_quantile)
         * transformers.capacity_budget as quantile_headroom_kw
     from peaks
     inner join transformers
         on
             peaks.grid_id = transformers.grid_id
             and peaks.transformer_id = transformers.transformer_id
-    inner join quantiles
-        on
-            peaks.grid_id = quantiles.grid_id
-            and peaks.transformer_id = quantiles.transformer_id
-            and peaks.window_name = quantiles.window_name
 
 ),
 
