@@ -61,6 +61,16 @@
     'meters_reporting', 'meters_expected', 'rebuilt_at',
 ] %}
 
+{#-
+    What the per-transformer probes read: on one node the stored table (an
+    index probe each); on Citus the `loads` CTE, as a correlated subquery
+    into a distributed table is not supported there.
+-#}
+{%- set probed_loads = (
+    'loads' if evcap_is_citus()
+    else ref('int_transformer_loads_rolled_up')
+) %}
+
 {%- set cells_key = [
     'grid_id', 'transformer_id', 'local_month', 'local_isodow', 'local_hour',
 ] %}
@@ -150,11 +160,12 @@ rewritten as (
         max(loads.interval_start) as rewritten_to,
         (
             {#-
-                the stored table itself, not `loads`: one index probe per
-                transformer (the topology check inside would be a scan)
+                on one node the stored table itself, not `loads`: one index
+                probe per transformer (the topology check inside would be a
+                scan per transformer)
             -#}
             select min(earliest.interval_start) as earliest_start
-            from {{ ref('int_transformer_loads_rolled_up') }} as earliest
+            from {{ probed_loads }} as earliest
             where
                 earliest.grid_id = loads.grid_id
                 and earliest.transformer_id = loads.transformer_id
@@ -185,17 +196,21 @@ recomputed_whole as (
         stored.grid_id,
         stored.transformer_id
     from stored
-    -- the topology no longer has it, or the load table holds no row of it
-    left join {{ ref('int_transformers_nested') }} as topology
-        on
-            stored.grid_id = topology.grid_id
-            and stored.transformer_id = topology.transformer_id
+    {% if not evcap_is_citus() -%}
+        -- the topology no longer has it, or the load table has no row of it
+        left join {{ ref('int_transformers_nested') }} as topology
+            on
+                stored.grid_id = topology.grid_id
+                and stored.transformer_id = topology.transformer_id
+    {% endif -%}
     where
         stored.settings_changed
-        or topology.transformer_id is null
+        {% if not evcap_is_citus() -%}
+            or topology.transformer_id is null
+        {% endif -%}
         or not exists (
             select 1 as found
-            from {{ ref('int_transformer_loads_rolled_up') }} as any_load
+            from {{ probed_loads }} as any_load
             where
                 any_load.grid_id = stored.grid_id
                 and any_load.transformer_id = stored.transformer_id
@@ -429,15 +444,14 @@ emptied_cells as (
         from recomputed_days
         cross join generate_series(0, 23) as hours (local_hour)
     ) as candidates
-    where not exists (
-            select 1 as found
-            from aggregated
-            where
-                {%- for column in cells_key %}
-                    aggregated.{{ column }} = candidates.{{ column }}
-                    {%- if not loop.last %} and{% endif %}
-                {%- endfor %}
-        )
+    -- those without rows now (an anti-join: no correlated subquery on Citus)
+    left join aggregated
+        on
+            {%- for column in cells_key %}
+                candidates.{{ column }} = aggregated.{{ column }}
+                {%- if not loop.last %} and{% endif %}
+            {%- endfor %}
+    where aggregated.grid_id is null
 
 ),
 
