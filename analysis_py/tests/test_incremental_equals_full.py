@@ -38,7 +38,8 @@ SPEC = GridSpec(seed=5, meters=16, days=3, interval_minutes=60, defects=True)
 EDM = "edm"
 INCREMENTAL = "evcap"
 FULL = "evcap_full"
-# Marts (and the issues list) compared, with the columns that identify a row.
+# Marts (and the incremental intermediates behind them: calendar cells,
+# profile and window loads, issues list) compared, with the columns that identify a row.
 MARTS: dict[str, list[str]] = {
     "dim_transformers": ["grid_id", "transformer_id"],
     "fct_transformer_load": ["grid_id", "transformer_id", "interval_start"],
@@ -62,6 +63,13 @@ MARTS: dict[str, list[str]] = {
         "local_isodow",
         "local_hour",
     ],
+    "int_transformer_profile_loads": [
+        "grid_id",
+        "transformer_id",
+        "local_month",
+        "local_hour",
+    ],
+    "int_transformer_window_loads": ["grid_id", "transformer_id", "window_name"],
     "int_data_issues_collected": [
         "grid_id",
         "element_id",
@@ -72,7 +80,13 @@ MARTS: dict[str, list[str]] = {
 # Which run wrote a row is not part of what it says. A cell's loads array
 # is compared through what it adds up to (count, sum, min, max here; the
 # percentiles in the marts), since equal loads may differ in the last bit.
-BOOKKEEPING = {"rebuilt_at", "loads_rebuilt_at", "loads_kw"}
+BOOKKEEPING = {
+    "rebuilt_at",
+    "loads_rebuilt_at",
+    "loads_kw",
+    "built_at",
+    "cells_built_at",
+}
 
 
 @dataclass(frozen=True)

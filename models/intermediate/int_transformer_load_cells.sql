@@ -471,7 +471,8 @@ final as (
         aggregated.min_load_kw,
         aggregated.max_load_kw,
         aggregated.loads_kw,
-        loads_rebuilt_at.newest_rebuilt_at as loads_rebuilt_at
+        loads_rebuilt_at.newest_rebuilt_at as loads_rebuilt_at,
+        current_timestamp as built_at
     from aggregated
     inner join grids
         on aggregated.grid_id = grids.grid_id
@@ -491,7 +492,8 @@ final as (
         cast(null as float8) as min_load_kw,
         cast(null as float8) as max_load_kw,
         cast(null as float8 []) as loads_kw,
-        loads_rebuilt_at.newest_rebuilt_at as loads_rebuilt_at
+        loads_rebuilt_at.newest_rebuilt_at as loads_rebuilt_at,
+        current_timestamp as built_at
     from emptied_cells
     inner join grids
         on emptied_cells.grid_id = grids.grid_id

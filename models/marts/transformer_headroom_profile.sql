@@ -11,22 +11,20 @@
     The 12 x 24 (576-hour) profile: load and headroom statistics per local
     month and local hour (the grid's time zone), over intervals where at
     least var('min_meter_coverage') of the transformer's meters reported.
-    Built from the loads of the 7 weekday cells of each month-hour in
-    int_transformer_load_cells, collected and sorted once per month-hour
-    (count, min, max, sum and exact percentiles in the same pass:
-    macros/evcap_percentile_cont_sorted.sql, PostgreSQL's own arithmetic),
-    never from the load history. Headroom is
-    capacity (dim_transformers) minus load, so its statistics mirror the
-    load's: min headroom = capacity - max load, p05 headroom = capacity -
-    p95 load (continuous percentiles are symmetric), and so on.
+    The load statistics are int_transformer_profile_loads' (kept up to date
+    incrementally from the calendar cells); headroom is capacity
+    (dim_transformers) minus load, so its statistics mirror the load's: min
+    headroom = capacity - max load, p05 headroom = capacity - p95 load
+    (continuous percentiles are symmetric), and so on. Rebuilt whole at
+    every run (576 rows per transformer: the grid's size), so a rating
+    change needs no rewrite of the load statistics.
 -#}
 
 with
 
-cells as (
+loads as (
 
-    select * from {{ ref('int_transformer_load_cells') }}
-    where intervals_used > 0
+    select * from {{ ref('int_transformer_profile_loads') }}
 
 ),
 
@@ -37,35 +35,6 @@ transformers as (
         transformer_id,
         capacity_kw
     from {{ ref('dim_transformers') }}
-
-),
-
-loads as (
-
-    {#-
-        every used load of the month-hour, sorted, from its 7 weekday
-        cells, with its count, min, max and sum
-    -#}
-    select
-        grid_id,
-        transformer_id,
-        local_month,
-        local_hour,
-        cast(value_count as integer) as intervals,
-        min_value_kw as min_load_kw,
-        value_sum_kw / value_count as mean_load_kw,
-        max_value_kw as max_load_kw,
-        {{ evcap_percentile_cont_sorted('sorted_loads_kw', 0.05) }}
-            as p05_load_kw,
-        {{ evcap_percentile_cont_sorted('sorted_loads_kw', 0.5) }}
-            as p50_load_kw,
-        {{ evcap_percentile_cont_sorted('sorted_loads_kw', 0.95) }}
-            as p95_load_kw
-    from {{ evcap_sorted_per_group(
-        'cells',
-        ['grid_id', 'transformer_id', 'local_month', 'local_hour'],
-        'loads_kw',
-    ) }} as sorted
 
 ),
 

@@ -20,13 +20,14 @@
     trusted (data_sufficient) only when the share of those intervals with
     sufficient meter coverage reaches var('min_window_data_share').
 
-    Built from the calendar cells of int_transformer_load_cells (local
-    month x weekday x hour, the grid's time zone) that the window covers,
-    never from the load history: firm headroom = (capacity - the cells'
-    max load) x capacity_budget, and the quantile of budgeted headroom =
-    (capacity - the (1 - q) continuous percentile of the cells' loads) x
-    capacity_budget (continuous percentiles are symmetric), both exact
-    (macros/evcap_percentile_cont_sorted.sql: PostgreSQL's arithmetic).
+    The window's loads (count, peak and quantile load, exact) are
+    int_transformer_window_loads' (kept up to date incrementally from the
+    calendar cells of int_transformer_load_cells): firm headroom = (capacity
+    - peak load) x capacity_budget, and the quantile of budgeted headroom =
+    (capacity - the (1 - q) continuous percentile of the loads) x
+    capacity_budget (continuous percentiles are symmetric). Rebuilt whole
+    at every run from those (a row per transformer and window: the grid's
+    size), so a rating or budget change needs no re-sort of the loads.
 -#}
 
 with
@@ -104,45 +105,16 @@ intervals_per_window as (
 
 ),
 
-window_cells as (
-
-    select
-        cells.grid_id,
-        cells.transformer_id,
-        windows.window_name,
-        cells.loads_kw
-    from cells
-    inner join windows
-        on {{ evcap_window_contains_cell(
-            'windows',
-            'cells.local_month',
-            'cells.local_hour',
-            'cells.local_isodow',
-        ) }}
-    where cells.intervals_used > 0
-
-),
-
 peaks as (
 
-    {#-
-        every used load of the window, sorted, from the window's cells, with
-        their count and the highest
-    -#}
     select
         grid_id,
         transformer_id,
         window_name,
-        value_count as intervals_used,
-        max_value_kw as peak_load_kw,
-        {{ evcap_percentile_cont_sorted(
-            'sorted_loads_kw', '1 - ' ~ var('headroom_quantile')
-        ) }} as load_kw_at_headroom_quantile
-    from {{ evcap_sorted_per_group(
-        'window_cells',
-        ['grid_id', 'transformer_id', 'window_name'],
-        'loads_kw',
-    ) }} as sorted
+        intervals_used,
+        peak_load_kw,
+        load_kw_at_headroom_quantile
+    from {{ ref('int_transformer_window_loads') }}
 
 ),
 
