@@ -6,26 +6,41 @@
     null array. Lets a mart take exact percentiles of groups it has
     collected with array_agg in a hash aggregate (each group sorted on its
     own), instead of one sort of every value by group.
+
+    With `value_count` and `rank_offset` (SQL expressions), `sorted_array`
+    holds only a run of the sorted values: the values ranked rank_offset + 1
+    to rank_offset + cardinality of all value_count (the rest counted, not
+    collected). The caller checks that both ranks fall in the run (else the
+    subscripts are out of range and the result null).
 -#}
-{% macro evcap_percentile_cont_sorted(sorted_array, fraction_expression) -%}
+{% macro evcap_percentile_cont_sorted(
+    sorted_array, fraction_expression, value_count=none, rank_offset=none
+) -%}
     {%- set fraction = '(' ~ fraction_expression ~ ')' %}
+    {%- set count = (
+        '(' ~ value_count ~ ')' if value_count is not none
+        else 'cardinality(' ~ sorted_array ~ ')'
+    ) %}
+    {%- set first = (
+        '1 - (' ~ rank_offset ~ ')' if rank_offset is not none else '1'
+    ) %}
     (
         {{ sorted_array }}[
-            1 + floor({{ fraction }} * (cardinality({{ sorted_array }}) - 1))
+            {{ first }} + floor({{ fraction }} * ({{ count }} - 1))
         ]
         + (
-            {{ fraction }} * (cardinality({{ sorted_array }}) - 1)
-            - floor({{ fraction }} * (cardinality({{ sorted_array }}) - 1))
+            {{ fraction }} * ({{ count }} - 1)
+            - floor({{ fraction }} * ({{ count }} - 1))
         )
         * (
             {{ sorted_array }}[
-                1 + ceil(
-                    {{ fraction }} * (cardinality({{ sorted_array }}) - 1)
+                {{ first }} + ceil(
+                    {{ fraction }} * ({{ count }} - 1)
                 )
             ]
             - {{ sorted_array }}[
-                1 + floor(
-                    {{ fraction }} * (cardinality({{ sorted_array }}) - 1)
+                {{ first }} + floor(
+                    {{ fraction }} * ({{ count }} - 1)
                 )
             ]
         )

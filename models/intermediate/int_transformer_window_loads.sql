@@ -37,28 +37,86 @@
     it is built from changed since it was stored - one of its used cells was
     written later (cells' built_at), a cell came or went (the count), the
     window's definition or var('headroom_quantile') is not the stored one.
-    A night's new day changes the cells of one local (month, weekday), so
-    windows that do not cover it (a summer window in November) are not
-    re-sorted. Finding what changed is one aggregate of the cells and of
-    this table (the grid's size, not the history's). A (transformer, window)
-    left without used cells is written with null loads and deleted
-    (post-hook).
+    Finding what changed is one aggregate of the cells and of this table
+    (the grid's size, not the history's).
+
+    A recomputed window's count and peak come from its cells' own counts
+    and maxima. Its percentile is looked for first near the stored one (a
+    night's new day barely moves a percentile of months of loads): each
+    cell's sorted loads are cut at the band's edges by binary search
+    (width_bucket), so only the loads inside the band are collected and
+    sorted, the others counted; when both ranks the percentile needs fall
+    inside the band the result is exact. Otherwise (no stored value, or the
+    band missed) every load of the window is collected and sorted. A
+    (transformer, window) left without used cells is written with null
+    loads and deleted (post-hook).
 -#}
 
 {%- set window_key = ['grid_id', 'transformer_id', 'window_name'] %}
 
+{#- the percentile taken of the loads (headroom's quantile mirrored) -#}
+{%- set fraction = '(1 - ' ~ var('headroom_quantile') ~ ')' %}
+
+{#-
+    Half the band's width around the stored percentile, kW: 2 % of it, at
+    least 1 W. Wide enough for a night's move of a percentile of months of
+    loads, narrow enough to collect a few per cent of them.
+-#}
+{%- set band_half_width_kw = (
+    '(abs(kept.load_kw_at_headroom_quantile) * 0.02 + 0.001)'
+) %}
+
 with
 
-window_cells as not materialized (
+kept_windows as (
 
-    {#- the used cells of every window (a hash join on the cell) -#}
+    {#-
+        what this table holds (nothing before the first build), with the
+        band's edges around the stored percentile, kW
+    -#}
+    select
+        {%- for column in window_key %}
+            kept.{{ column }},
+        {%- endfor %}
+        kept.window_definition,
+        kept.headroom_quantile,
+        kept.cells_used,
+        kept.cells_built_at,
+        kept.load_kw_at_headroom_quantile
+        - {{ band_half_width_kw }} as band_low_kw,
+        kept.load_kw_at_headroom_quantile
+        + {{ band_half_width_kw }} as band_high_kw
+    {%- if is_incremental() %}
+        from {{ this }} as kept
+    {%- else %}
+        from (
+            select
+                cast(null as text) as grid_id,
+                cast(null as text) as transformer_id,
+                cast(null as text) as window_name,
+                cast(null as text) as window_definition,
+                cast(null as float8) as headroom_quantile,
+                cast(null as float8) as load_kw_at_headroom_quantile,
+                cast(null as bigint) as cells_used,
+                cast(null as timestamptz) as cells_built_at
+            where false
+        ) as kept
+    {%- endif %}
+
+),
+
+window_loads as not materialized (
+
+    {#- the used cells of every window, with their loads (a hash join) -#}
     select
         cells.grid_id,
         cells.transformer_id,
         calendar_cells.window_name,
         calendar_cells.window_definition,
-        cells.loads_kw,
-        cells.built_at
+        cells.intervals_used,
+        cells.max_load_kw,
+        cells.built_at,
+        cells.loads_kw
     from {{ ref('int_transformer_load_cells') }} as cells
     inner join {{ ref('int_charging_window_cells') }} as calendar_cells
         on
@@ -66,6 +124,38 @@ window_cells as not materialized (
             and cells.local_isodow = calendar_cells.local_isodow
             and cells.local_hour = calendar_cells.local_hour
     where cells.intervals_used > 0
+
+),
+
+window_cells as not materialized (
+
+    {#-
+        One pass over the windows' cells: each cell's count, peak and stamp,
+        how many of its loads lie at or below the band and those inside it,
+        (band_low_kw, band_high_kw] (binary search in its sorted loads,
+        width_bucket; null and empty without a band)
+    -#}
+    select
+        {%- for column in window_key %}
+            window_loads.{{ column }},
+        {%- endfor %}
+        window_loads.window_definition,
+        window_loads.intervals_used,
+        window_loads.max_load_kw,
+        window_loads.built_at,
+        width_bucket(kept_windows.band_low_kw, window_loads.loads_kw)
+            as loads_at_or_below_band,
+        window_loads.loads_kw[
+            width_bucket(kept_windows.band_low_kw, window_loads.loads_kw)
+            + 1:width_bucket(kept_windows.band_high_kw, window_loads.loads_kw)
+        ] as band_loads_kw
+    from window_loads
+    left join kept_windows
+        on
+            {%- for column in window_key %}
+                window_loads.{{ column }} = kept_windows.{{ column }}
+                {%- if not loop.last %} and{% endif %}
+            {%- endfor %}
 
 ),
 
@@ -77,38 +167,12 @@ now_windows as (
         {%- endfor %}
         window_definition,
         count(*) as cells_used,
-        max(built_at) as cells_built_at
+        max(built_at) as cells_built_at,
+        sum(intervals_used) as intervals_used,
+        max(max_load_kw) as peak_load_kw,
+        sum(loads_at_or_below_band) as loads_at_or_below_band
     from window_cells
     group by {{ window_key | join(', ') }}, window_definition
-
-),
-
-kept_windows as (
-
-    {#- what this table holds; nothing before the first build -#}
-    select
-        {%- for column in window_key %}
-            kept.{{ column }},
-        {%- endfor %}
-        kept.window_definition,
-        kept.headroom_quantile,
-        kept.cells_used,
-        kept.cells_built_at
-    {%- if is_incremental() %}
-        from {{ this }} as kept
-    {%- else %}
-        from (
-            select
-                cast(null as text) as grid_id,
-                cast(null as text) as transformer_id,
-                cast(null as text) as window_name,
-                cast(null as text) as window_definition,
-                cast(null as float8) as headroom_quantile,
-                cast(null as bigint) as cells_used,
-                cast(null as timestamptz) as cells_built_at
-            where false
-        ) as kept
-    {%- endif %}
 
 ),
 
@@ -123,7 +187,10 @@ recomputed as (
         {%- endfor %}
         now_windows.window_definition,
         now_windows.cells_used,
-        now_windows.cells_built_at
+        now_windows.cells_built_at,
+        now_windows.intervals_used,
+        now_windows.peak_load_kw,
+        now_windows.loads_at_or_below_band
     from now_windows
     full join kept_windows
         on
@@ -142,40 +209,87 @@ recomputed as (
 
 ),
 
-recomputed_cells as (
+band_sorted as (
 
+    {#- per window, the loads inside the band, sorted -#}
     select
         {%- for column in window_key %}
             window_cells.{{ column }},
         {%- endfor %}
-        window_cells.loads_kw
+        array_agg(band.value_kw order by band.value_kw) as band_loads_kw
     from window_cells
-    inner join recomputed
+    cross join unnest(window_cells.band_loads_kw) as band (value_kw)
+    where cardinality(window_cells.band_loads_kw) > 0
+    group by {{ window_key | join(', ') }}
+
+),
+
+banded as (
+
+    {#- the percentile when both its ranks fall inside the band, else null -#}
+    select
+        {%- for column in window_key %}
+            recomputed.{{ column }},
+        {%- endfor %}
+        case
+            when
+                1 + floor({{ fraction }} * (recomputed.intervals_used - 1))
+                > recomputed.loads_at_or_below_band
+                and 1 + ceil({{ fraction }} * (recomputed.intervals_used - 1))
+                <= recomputed.loads_at_or_below_band
+                + cardinality(band_sorted.band_loads_kw)
+                then {{ evcap_percentile_cont_sorted(
+                    'band_sorted.band_loads_kw',
+                    fraction,
+                    value_count='recomputed.intervals_used',
+                    rank_offset='recomputed.loads_at_or_below_band',
+                ) }}
+        end as load_kw_at_headroom_quantile
+    from recomputed
+    inner join band_sorted
         on
             {%- for column in window_key %}
-                window_cells.{{ column }} = recomputed.{{ column }}
+                recomputed.{{ column }} = band_sorted.{{ column }}
                 {%- if not loop.last %} and{% endif %}
             {%- endfor %}
 
 ),
 
-peaks as (
+unbanded_loads as (
 
-    {#-
-        every used load of the window, sorted, from the window's cells, with
-        their count and the highest
-    -#}
+    {#- windows the band did not answer: every load of their cells -#}
+    select
+        {%- for column in window_key %}
+            window_loads.{{ column }},
+        {%- endfor %}
+        window_loads.loads_kw
+    from window_loads
+    inner join recomputed
+        on
+            {%- for column in window_key %}
+                window_loads.{{ column }} = recomputed.{{ column }}
+                {%- if not loop.last %} and{% endif %}
+            {%- endfor %}
+    left join banded
+        on
+            {%- for column in window_key %}
+                recomputed.{{ column }} = banded.{{ column }}
+                {%- if not loop.last %} and{% endif %}
+            {%- endfor %}
+    where banded.load_kw_at_headroom_quantile is null
+
+),
+
+unbanded as (
+
     select
         {%- for column in window_key %}
             {{ column }},
         {%- endfor %}
-        cast(value_count as integer) as intervals_used,
-        max_value_kw as peak_load_kw,
-        {{ evcap_percentile_cont_sorted(
-            'sorted_loads_kw', '1 - ' ~ var('headroom_quantile')
-        ) }} as load_kw_at_headroom_quantile
+        {{ evcap_percentile_cont_sorted('sorted_loads_kw', fraction) }}
+            as load_kw_at_headroom_quantile
     from {{ evcap_sorted_per_group(
-        'recomputed_cells', window_key, 'loads_kw',
+        'unbanded_loads', window_key, 'loads_kw',
     ) }} as sorted
 
 ),
@@ -186,18 +300,27 @@ final as (
         {%- for column in window_key %}
             recomputed.{{ column }},
         {%- endfor %}
-        peaks.intervals_used,
-        peaks.peak_load_kw,
-        peaks.load_kw_at_headroom_quantile,
+        cast(recomputed.intervals_used as integer) as intervals_used,
+        recomputed.peak_load_kw,
+        coalesce(
+            banded.load_kw_at_headroom_quantile,
+            unbanded.load_kw_at_headroom_quantile
+        ) as load_kw_at_headroom_quantile,
         cast({{ var('headroom_quantile') }} as float8) as headroom_quantile,
         recomputed.window_definition,
         recomputed.cells_used,
         recomputed.cells_built_at
     from recomputed
-    left join peaks
+    left join banded
         on
             {%- for column in window_key %}
-                recomputed.{{ column }} = peaks.{{ column }}
+                recomputed.{{ column }} = banded.{{ column }}
+                {%- if not loop.last %} and{% endif %}
+            {%- endfor %}
+    left join unbanded
+        on
+            {%- for column in window_key %}
+                recomputed.{{ column }} = unbanded.{{ column }}
                 {%- if not loop.last %} and{% endif %}
             {%- endfor %}
 
