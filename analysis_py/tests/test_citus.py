@@ -228,8 +228,9 @@ def _model_tables(dsn: str, views: bool = True) -> list[str]:
     return [str(name) for name in frame["table_name"]]
 
 
-# When a run wrote the row: differs between any two builds.
-RUN_COLUMNS = ("rebuilt_at", "loads_rebuilt_at")
+# When a run wrote the row (or the cells it was built from): differs between
+# any two builds.
+RUN_COLUMNS = ("rebuilt_at", "loads_rebuilt_at", "built_at", "cells_built_at")
 
 
 def _canonical(frame: pd.DataFrame) -> pd.DataFrame:
