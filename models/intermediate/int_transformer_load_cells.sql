@@ -75,6 +75,15 @@
     'grid_id', 'transformer_id', 'local_month', 'local_isodow', 'local_hour',
 ] %}
 
+{#- this table, or before its first build a relation with its columns -#}
+{%- set stored_table = this if is_incremental() else evcap_no_rows([
+    ('grid_id', 'text'),
+    ('transformer_id', 'text'),
+    ('local_timezone', 'text'),
+    ('min_meter_coverage', 'float8'),
+    ('loads_rebuilt_at', 'timestamptz'),
+]) %}
+
 with
 
 grids as (
@@ -123,19 +132,7 @@ stored as (
             <> cast({{ var('min_meter_coverage') }} as float8)
         ) as settings_changed,
         max(cells.loads_rebuilt_at) as loads_rebuilt_at
-    {%- if is_incremental() %}
-        from {{ this }} as cells
-    {%- else %}
-        from (
-            select
-                cast(null as text) as grid_id,
-                cast(null as text) as transformer_id,
-                cast(null as text) as local_timezone,
-                cast(null as float8) as min_meter_coverage,
-                cast(null as timestamptz) as loads_rebuilt_at
-            where false
-        ) as cells
-    {%- endif %}
+    from {{ stored_table }} as cells
     left join grids
         on cells.grid_id = grids.grid_id
     group by cells.grid_id, cells.transformer_id
@@ -447,10 +444,7 @@ emptied_cells as (
     -- those without rows now (an anti-join: no correlated subquery on Citus)
     left join aggregated
         on
-            {%- for column in cells_key %}
-                candidates.{{ column }} = aggregated.{{ column }}
-                {%- if not loop.last %} and{% endif %}
-            {%- endfor %}
+            {{ evcap_keys_equal('candidates', 'aggregated', cells_key) }}
     where aggregated.grid_id is null
 
 ),

@@ -48,6 +48,16 @@
     'grid_id', 'transformer_id', 'local_month', 'local_hour',
 ] %}
 
+{#- this table, or before its first build a relation with its columns -#}
+{%- set stored_table = this if is_incremental() else evcap_no_rows([
+    ('grid_id', 'text'),
+    ('transformer_id', 'text'),
+    ('local_month', 'integer'),
+    ('local_hour', 'integer'),
+    ('cells_used', 'bigint'),
+    ('cells_built_at', 'timestamptz'),
+]) %}
+
 with
 
 used_cells as not materialized (
@@ -85,20 +95,7 @@ kept_month_hours as (
         {%- endfor %}
         kept.cells_used,
         kept.cells_built_at
-    {%- if is_incremental() %}
-        from {{ this }} as kept
-    {%- else %}
-        from (
-            select
-                cast(null as text) as grid_id,
-                cast(null as text) as transformer_id,
-                cast(null as integer) as local_month,
-                cast(null as integer) as local_hour,
-                cast(null as bigint) as cells_used,
-                cast(null as timestamptz) as cells_built_at
-            where false
-        ) as kept
-    {%- endif %}
+    from {{ stored_table }} as kept
 
 ),
 
@@ -115,11 +112,9 @@ recomputed as (
         now_month_hours.cells_built_at
     from now_month_hours
     full join kept_month_hours
-        on
-            {%- for column in profile_key %}
-                now_month_hours.{{ column }} = kept_month_hours.{{ column }}
-                {%- if not loop.last %} and{% endif %}
-            {%- endfor %}
+        on {{ evcap_keys_equal(
+            'now_month_hours', 'kept_month_hours', profile_key
+        ) }}
     where
         now_month_hours.cells_used
         is distinct from kept_month_hours.cells_used
@@ -138,10 +133,7 @@ recomputed_cells as (
     from used_cells
     inner join recomputed
         on
-            {%- for column in profile_key %}
-                used_cells.{{ column }} = recomputed.{{ column }}
-                {%- if not loop.last %} and{% endif %}
-            {%- endfor %}
+            {{ evcap_keys_equal('used_cells', 'recomputed', profile_key) }}
 
 ),
 
@@ -189,10 +181,7 @@ final as (
     from recomputed
     left join loads
         on
-            {%- for column in profile_key %}
-                recomputed.{{ column }} = loads.{{ column }}
-                {%- if not loop.last %} and{% endif %}
-            {%- endfor %}
+            {{ evcap_keys_equal('recomputed', 'loads', profile_key) }}
 
 )
 

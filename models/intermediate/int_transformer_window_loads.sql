@@ -66,6 +66,18 @@
     '(abs(kept.load_kw_at_headroom_quantile) * 0.02 + 0.001)'
 ) %}
 
+{#- this table, or before its first build a relation with its columns -#}
+{%- set stored_table = this if is_incremental() else evcap_no_rows([
+    ('grid_id', 'text'),
+    ('transformer_id', 'text'),
+    ('window_name', 'text'),
+    ('window_definition', 'text'),
+    ('headroom_quantile', 'float8'),
+    ('load_kw_at_headroom_quantile', 'float8'),
+    ('cells_used', 'bigint'),
+    ('cells_built_at', 'timestamptz'),
+]) %}
+
 with
 
 kept_windows as (
@@ -86,22 +98,7 @@ kept_windows as (
         - {{ band_half_width_kw }} as band_low_kw,
         kept.load_kw_at_headroom_quantile
         + {{ band_half_width_kw }} as band_high_kw
-    {%- if is_incremental() %}
-        from {{ this }} as kept
-    {%- else %}
-        from (
-            select
-                cast(null as text) as grid_id,
-                cast(null as text) as transformer_id,
-                cast(null as text) as window_name,
-                cast(null as text) as window_definition,
-                cast(null as float8) as headroom_quantile,
-                cast(null as float8) as load_kw_at_headroom_quantile,
-                cast(null as bigint) as cells_used,
-                cast(null as timestamptz) as cells_built_at
-            where false
-        ) as kept
-    {%- endif %}
+    from {{ stored_table }} as kept
 
 ),
 
@@ -152,10 +149,7 @@ window_cells as not materialized (
     from window_loads
     left join kept_windows
         on
-            {%- for column in window_key %}
-                window_loads.{{ column }} = kept_windows.{{ column }}
-                {%- if not loop.last %} and{% endif %}
-            {%- endfor %}
+            {{ evcap_keys_equal('window_loads', 'kept_windows', window_key) }}
 
 ),
 
@@ -194,10 +188,7 @@ recomputed as (
     from now_windows
     full join kept_windows
         on
-            {%- for column in window_key %}
-                now_windows.{{ column }} = kept_windows.{{ column }}
-                {%- if not loop.last %} and{% endif %}
-            {%- endfor %}
+            {{ evcap_keys_equal('now_windows', 'kept_windows', window_key) }}
     where
         now_windows.cells_used is distinct from kept_windows.cells_used
         or now_windows.cells_built_at
@@ -248,10 +239,7 @@ banded as (
     from recomputed
     inner join band_sorted
         on
-            {%- for column in window_key %}
-                recomputed.{{ column }} = band_sorted.{{ column }}
-                {%- if not loop.last %} and{% endif %}
-            {%- endfor %}
+            {{ evcap_keys_equal('recomputed', 'band_sorted', window_key) }}
 
 ),
 
@@ -266,16 +254,10 @@ unbanded_loads as (
     from window_loads
     inner join recomputed
         on
-            {%- for column in window_key %}
-                window_loads.{{ column }} = recomputed.{{ column }}
-                {%- if not loop.last %} and{% endif %}
-            {%- endfor %}
+            {{ evcap_keys_equal('window_loads', 'recomputed', window_key) }}
     left join banded
         on
-            {%- for column in window_key %}
-                recomputed.{{ column }} = banded.{{ column }}
-                {%- if not loop.last %} and{% endif %}
-            {%- endfor %}
+            {{ evcap_keys_equal('recomputed', 'banded', window_key) }}
     where banded.load_kw_at_headroom_quantile is null
 
 ),
@@ -313,16 +295,10 @@ final as (
     from recomputed
     left join banded
         on
-            {%- for column in window_key %}
-                recomputed.{{ column }} = banded.{{ column }}
-                {%- if not loop.last %} and{% endif %}
-            {%- endfor %}
+            {{ evcap_keys_equal('recomputed', 'banded', window_key) }}
     left join unbanded
         on
-            {%- for column in window_key %}
-                recomputed.{{ column }} = unbanded.{{ column }}
-                {%- if not loop.last %} and{% endif %}
-            {%- endfor %}
+            {{ evcap_keys_equal('recomputed', 'unbanded', window_key) }}
 
 )
 
