@@ -28,17 +28,6 @@
 
 
 {#-
-    The roll-up's row count hides behind ts_data_source_select, so the planner
-    underestimates it (and the number of transformer x interval groups) by
-    orders of magnitude and picks sort + group aggregate. For one heavy
-    model's transaction, make it hash (DESIGN.md section 5).
--#}
-{% macro evcap_prefer_hash_aggregate() -%}
-    set local enable_sort = off
-{%- endmacro %}
-
-
-{#-
     For a model that joins and groups whole tables by keys whose row counts
     the planner cannot estimate (an incremental model's changed rows, found
     by comparing two aggregates, joined back on several correlated keys:
