@@ -10,8 +10,8 @@
     With `value_count` and `rank_offset` (SQL expressions), `sorted_array`
     holds only a run of the sorted values: the values ranked rank_offset + 1
     to rank_offset + cardinality of all value_count (the rest counted, not
-    collected). The caller checks that both ranks fall in the run (else the
-    subscripts are out of range and the result null).
+    collected). When a rank the percentile needs falls outside the run, its
+    subscript is out of range and the result null (PostgreSQL's arrays).
 -#}
 {% macro evcap_percentile_cont_sorted(
     sorted_array, fraction_expression, value_count=none, rank_offset=none

@@ -217,25 +217,20 @@ band_sorted as (
 
 banded as (
 
-    {#- the percentile when both its ranks fall inside the band, else null -#}
+    {#-
+        the percentile when both its ranks fall inside the band, else null
+        (a rank outside it is an out-of-range subscript of the band's loads)
+    -#}
     select
         {%- for column in window_key %}
             recomputed.{{ column }},
         {%- endfor %}
-        case
-            when
-                1 + floor({{ fraction }} * (recomputed.intervals_used - 1))
-                > recomputed.loads_at_or_below_band
-                and 1 + ceil({{ fraction }} * (recomputed.intervals_used - 1))
-                <= recomputed.loads_at_or_below_band
-                + cardinality(band_sorted.band_loads_kw)
-                then {{ evcap_percentile_cont_sorted(
-                    'band_sorted.band_loads_kw',
-                    fraction,
-                    value_count='recomputed.intervals_used',
-                    rank_offset='recomputed.loads_at_or_below_band',
-                ) }}
-        end as load_kw_at_headroom_quantile
+        {{ evcap_percentile_cont_sorted(
+            'band_sorted.band_loads_kw',
+            fraction,
+            value_count='recomputed.intervals_used',
+            rank_offset='recomputed.loads_at_or_below_band',
+        ) }} as load_kw_at_headroom_quantile
     from recomputed
     inner join band_sorted
         on
