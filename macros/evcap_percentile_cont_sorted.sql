@@ -105,3 +105,17 @@
         offset 0  -- noqa: AM09
     )
 {%- endmacro %}
+
+
+{#-
+    The values of the float8[] `sorted_array` (sorted ascending) inside the
+    band (`low_kw`, `high_kw`]: a slice between two binary searches
+    (width_bucket counts the values at or below an edge). Empty when none;
+    null for a null array or edge. SQL expressions all.
+-#}
+{% macro evcap_band_slice(sorted_array, low_kw, high_kw) -%}
+    {{ sorted_array }}[
+        width_bucket({{ low_kw }}, {{ sorted_array }})
+        + 1:width_bucket({{ high_kw }}, {{ sorted_array }})
+    ]
+{%- endmacro %}

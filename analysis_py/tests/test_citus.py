@@ -228,9 +228,24 @@ def _model_tables(dsn: str, views: bool = True) -> list[str]:
     return [str(name) for name in frame["table_name"]]
 
 
-# When a run wrote the row (or the cells it was built from): differs between
-# any two builds.
-RUN_COLUMNS = ("rebuilt_at", "loads_rebuilt_at", "built_at", "cells_built_at")
+# When a run wrote the row (or the cells it was built from, or the version a
+# cell replaced): differs between any two builds; and a window's band state.
+RUN_COLUMNS = (
+    "rebuilt_at",
+    "loads_rebuilt_at",
+    "built_at",
+    "cells_built_at",
+    "cells_seen_at",
+    "previous_built_at",
+    # The band a window keeps around its percentile is centred when the pair
+    # was last recomputed in full, which a last-bit difference of a rewritten
+    # load can decide (a peak cell "now holds less"); the percentile is
+    # compared.
+    "band_low_kw",
+    "band_high_kw",
+    "loads_at_or_below_band",
+    "band_loads_kw",
+)
 
 
 def _canonical(frame: pd.DataFrame) -> pd.DataFrame:

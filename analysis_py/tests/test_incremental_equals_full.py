@@ -86,6 +86,16 @@ BOOKKEEPING = {
     "loads_kw",
     "built_at",
     "cells_built_at",
+    "cells_seen_at",
+    # the version a cell replaced (none after a full refresh)
+    "previous_loads_kw",
+    "previous_built_at",
+    # the band a window keeps around its percentile: where it lies depends
+    # on when the pair was last recomputed in full (the percentile does not)
+    "band_low_kw",
+    "band_high_kw",
+    "loads_at_or_below_band",
+    "band_loads_kw",
 }
 
 
@@ -334,10 +344,16 @@ EDITS: dict[str, Edit] = {
 }
 
 
+# Rows that record a change for the models downstream, not data: a cell a
+# recomputation emptied stays as a tombstone (a full refresh has none).
+BOOKKEEPING_ROWS = {"int_transformer_load_cells": "first_interval_start is not null"}
+
+
 def _mart(conn: psycopg.Connection, schema: str, name: str) -> pd.DataFrame:
-    frame = db.read_frame(
-        conn, sql.SQL("select * from {}").format(sql.Identifier(schema, name))
-    )
+    query = sql.SQL("select * from {}").format(sql.Identifier(schema, name))
+    if name in BOOKKEEPING_ROWS:
+        query = sql.SQL("{} where {}").format(query, sql.SQL(BOOKKEEPING_ROWS[name]))
+    frame = db.read_frame(conn, query)
     frame = frame.drop(columns=[c for c in BOOKKEEPING if c in frame.columns])
     keys = [k for k in MARTS[name] if k in frame.columns]
     return frame.sort_values(keys, na_position="first").reset_index(drop=True)

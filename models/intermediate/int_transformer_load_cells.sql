@@ -12,6 +12,7 @@
                 'grid_id', 'transformer_id', 'local_month', 'local_isodow',
                 'local_hour',
             ], 'unique': true},
+            {'columns': ['built_at']},
         ],
         meta={
             'evcap_distribution': {
@@ -22,9 +23,6 @@
         pre_hook=[
             "{{ evcap_set_work_mem() }}",
             "{{ evcap_disable_jit() }}",
-        ],
-        post_hook=[
-            "delete from {{ this }} where first_interval_start is null",
         ],
     )
 }}
@@ -50,9 +48,14 @@
       meters changed), one no longer in the load table, and every
       transformer of a grid whose time zone or var('min_meter_coverage')
       differs from the one its cells were built with gets all its cells
-      recomputed (those with rows now, and the stored ones). A recomputed
-      cell left without any stored row is deleted (post-hook): the table
-      holds exactly the cells with load rows.
+      recomputed (those with rows now, and the stored ones).
+    A stored cell a recomputation leaves without any load row is kept as a
+    tombstone (no first_interval_start, no loads, intervals_used 0) with
+    this run's built_at, so the models built from the cells find it among
+    the cells written since they last ran (index on built_at) instead of
+    comparing every cell. Tombstones are never rewritten (only a cell with
+    rows again replaces one) and a full refresh drops them; at most one per
+    cell that ever had rows.
 -#}
 
 {#- the load table's columns the cells are built from -#}
@@ -79,8 +82,12 @@
 {%- set stored_table = this if is_incremental() else evcap_no_rows([
     ('grid_id', 'text'),
     ('transformer_id', 'text'),
+    ('local_month', 'integer'),
+    ('local_isodow', 'integer'),
+    ('local_hour', 'integer'),
     ('local_timezone', 'text'),
     ('min_meter_coverage', 'float8'),
+    ('first_interval_start', 'timestamptz'),
     ('loads_rebuilt_at', 'timestamptz'),
 ]) %}
 
@@ -126,11 +133,15 @@ stored as (
     select
         cells.grid_id,
         cells.transformer_id,
-        bool_or(
-            cells.local_timezone is distinct from grids.local_timezone
-            or cells.min_meter_coverage
-            <> cast({{ var('min_meter_coverage') }} as float8)
+        coalesce(
+            bool_or(
+                cells.local_timezone is distinct from grids.local_timezone
+                or cells.min_meter_coverage
+                <> cast({{ var('min_meter_coverage') }} as float8)
+            ) filter (where cells.first_interval_start is not null),
+            false
         ) as settings_changed,
+        bool_or(cells.first_interval_start is not null) as has_live_cells,
         max(cells.loads_rebuilt_at) as loads_rebuilt_at
     from {{ stored_table }} as cells
     left join grids
@@ -201,16 +212,20 @@ recomputed_whole as (
                 and stored.transformer_id = topology.transformer_id
     {% endif -%}
     where
-        stored.settings_changed
-        {% if not evcap_is_citus() -%}
-            or topology.transformer_id is null
-        {% endif -%}
-        or not exists (
-            select 1 as found
-            from {{ probed_loads }} as any_load
-            where
-                any_load.grid_id = stored.grid_id
-                and any_load.transformer_id = stored.transformer_id
+        -- one holding only tombstones has nothing left to empty
+        stored.has_live_cells
+        and (
+            stored.settings_changed
+            {% if not evcap_is_citus() -%}
+                or topology.transformer_id is null
+            {% endif -%}
+            or not exists (
+                select 1 as found
+                from {{ probed_loads }} as any_load
+                where
+                    any_load.grid_id = stored.grid_id
+                    and any_load.transformer_id = stored.transformer_id
+            )
         )
     union
     select
@@ -404,12 +419,12 @@ loads_rebuilt_at as (
 emptied_cells as (
 
     {#-
-        Recomputed cells left without rows: of a transformer recomputed
-        whole, the stored cells (incremental) it no longer has rows in; of
-        a rewritten local day, the hours without rows. Written with null
-        loads so delete+insert replaces them, then the post-hook deletes
-        them. The cells with rows come from `aggregated` alone: never all
-        2,016 cells of every transformer (a short history has few).
+        Stored cells a recomputation left without rows (incremental runs
+        only: a first build has none): of a transformer recomputed whole,
+        its cells; of a rewritten local day, its hours. Written as
+        tombstones (null loads). The cells with rows come from `aggregated`
+        alone: never all 2,016 cells of every transformer (a short history
+        has few).
     -#}
     select
         candidates.grid_id,
@@ -418,28 +433,30 @@ emptied_cells as (
         candidates.local_isodow,
         candidates.local_hour
     from (
-        {%- if is_incremental() %}
-            select
-                cells.grid_id,
-                cells.transformer_id,
-                cells.local_month,
-                cells.local_isodow,
-                cells.local_hour
-            from {{ this }} as cells
-            inner join recomputed_whole
-                on
-                    cells.grid_id = recomputed_whole.grid_id
-                    and cells.transformer_id = recomputed_whole.transformer_id
-            union
-        {%- endif %}
         select
-            recomputed_days.grid_id,
-            recomputed_days.transformer_id,
-            recomputed_days.local_month,
-            recomputed_days.local_isodow,
-            hours.local_hour
+            {%- for column in cells_key %}
+                cells.{{ column }}{% if not loop.last %},{% endif %}
+            {%- endfor %}
+        from recomputed_whole
+        inner join {{ stored_table }} as cells
+            on
+                recomputed_whole.grid_id = cells.grid_id
+                and recomputed_whole.transformer_id = cells.transformer_id
+        where cells.first_interval_start is not null
+        -- (recomputed_days holds no transformer recomputed whole)
+        union all
+        select
+            {%- for column in cells_key %}
+                cells.{{ column }}{% if not loop.last %},{% endif %}
+            {%- endfor %}
         from recomputed_days
-        cross join generate_series(0, 23) as hours (local_hour)
+        inner join {{ stored_table }} as cells
+            on
+                recomputed_days.grid_id = cells.grid_id
+                and recomputed_days.transformer_id = cells.transformer_id
+                and recomputed_days.local_month = cells.local_month
+                and recomputed_days.local_isodow = cells.local_isodow
+        where cells.first_interval_start is not null
     ) as candidates
     -- those without rows now (an anti-join: no correlated subquery on Citus)
     left join aggregated
@@ -449,7 +466,7 @@ emptied_cells as (
 
 ),
 
-final as (
+written as (
 
     select
         {%- for column in cells_key %}
@@ -492,6 +509,42 @@ final as (
     inner join grids
         on emptied_cells.grid_id = grids.grid_id
     cross join loads_rebuilt_at
+
+),
+
+final as (
+
+    {#-
+        each written cell with the version it replaced (what the models
+        downstream last saw of it): its loads and built_at; none for a new
+        cell; on a full build an unknown one (previous_built_at = built_at),
+        so the window model recomputes in full
+    -#}
+    select
+        written.*,
+        {%- if is_incremental() %}
+            replaced.loads_kw as previous_loads_kw,
+            replaced.built_at as previous_built_at
+        {%- else %}
+            cast(null as float8 []) as previous_loads_kw,
+            current_timestamp as previous_built_at
+        {%- endif %}
+    from written
+    {%- if is_incremental() and evcap_is_citus() %}
+        left join {{ this }} as replaced
+            on {{ evcap_keys_equal('written', 'replaced', cells_key) }}
+    {%- elif is_incremental() %}
+        -- one probe of the unique index per written cell
+        left join lateral (
+            select
+                stored_cell.loads_kw,
+                stored_cell.built_at
+            from {{ this }} as stored_cell
+            where {{ evcap_keys_equal('stored_cell', 'written', cells_key) }}
+            -- keeps the probe a probe (not a hash join of every cell)
+            offset 0  -- noqa: AM09
+        ) as replaced on true
+    {%- endif %}
 
 )
 

@@ -34,14 +34,14 @@
     PostgreSQL's arithmetic). transformer_headroom_profile adds capacity and
     headroom.
 
-    Incremental, exact: a month-hour is recomputed when its used cells
-    changed since it was stored - a cell written after it (cells' built_at,
-    newer at every run that writes a cell), a cell added or gone (the count
-    differs). A night's new day touches one month per transformer, so the
-    percentiles are re-sorted for 1/12 of the profile. Finding the changed
-    month-hours is one aggregate of the cells and of this table (the grid's
-    size, not the history's). A month-hour left without used cells is
-    written with null statistics and deleted (post-hook).
+    Incremental, exact: a month-hour is recomputed when one of its cells
+    was written since this table was last built (the cells' built_at is
+    newer than the newest cells_built_at stored here; a cell that lost its
+    rows stays as a tombstone with a new built_at). Those cells are found
+    by an index range on built_at, and the month-hours' cells by index
+    probes per (transformer, month), so a night reads the cells of the
+    month its new day fell in, never all of them. A month-hour left without
+    used cells is written with null statistics and deleted (post-hook).
 -#}
 
 {%- set profile_key = [
@@ -50,30 +50,116 @@
 
 {#- this table, or before its first build a relation with its columns -#}
 {%- set stored_table = this if is_incremental() else evcap_no_rows([
-    ('grid_id', 'text'),
-    ('transformer_id', 'text'),
-    ('local_month', 'integer'),
-    ('local_hour', 'integer'),
-    ('cells_used', 'bigint'),
     ('cells_built_at', 'timestamptz'),
 ]) %}
 
 with
 
-used_cells as not materialized (
+changed_cells as (
 
+    {#-
+        cells written since this table was last built (an index range on
+        built_at; every cell before the first build)
+    -#}
     select
         {%- for column in profile_key %}
-            cells.{{ column }},
+            changed.{{ column }}{% if not loop.last %},{% endif %}
         {%- endfor %}
-        cells.loads_kw,
-        cells.built_at
-    from {{ ref('int_transformer_load_cells') }} as cells
-    where cells.intervals_used > 0
+    from {{ ref('int_transformer_load_cells') }} as changed
+    where
+        changed.built_at > coalesce(
+            (
+                select max(kept.cells_built_at) as newest_cells_built_at
+                from {{ stored_table }} as kept
+            ),
+            '-infinity'
+        )
 
 ),
 
-now_month_hours as (
+recomputed as materialized (
+
+    {#- month-hours with a changed cell -#}
+    select distinct
+        {%- for column in profile_key %}
+            {{ column }}{% if not loop.last %},{% endif %}
+        {%- endfor %}
+    from changed_cells
+
+),
+
+recomputed_months as (
+
+    select distinct
+        grid_id,
+        transformer_id,
+        local_month
+    from recomputed
+
+),
+
+month_cells as (
+
+    {#-
+        the used cells of each recomputed transformer and month: on one
+        node an index range each (the cells' unique index); on Citus a
+        co-located join on the shards (no LATERAL into them)
+    -#}
+    select
+        {%- for column in profile_key %}
+            cells_of_month.{{ column }},
+        {%- endfor %}
+        cells_of_month.built_at,
+        cells_of_month.loads_kw
+    from
+        recomputed_months
+    {%- if evcap_is_citus() %}
+        inner join {{ ref('int_transformer_load_cells') }} as cells_of_month
+            on
+                recomputed_months.grid_id = cells_of_month.grid_id
+                and recomputed_months.transformer_id
+                = cells_of_month.transformer_id
+                and recomputed_months.local_month = cells_of_month.local_month
+                and cells_of_month.intervals_used > 0
+    {%- else %}
+        cross join
+            lateral (
+                select
+                    {%- for column in profile_key %}
+                        month_cell.{{ column }},
+                    {%- endfor %}
+                    month_cell.built_at,
+                    month_cell.loads_kw
+                from {{ ref('int_transformer_load_cells') }} as month_cell
+                where
+                    month_cell.grid_id = recomputed_months.grid_id
+                    and month_cell.transformer_id
+                    = recomputed_months.transformer_id
+                    and month_cell.local_month = recomputed_months.local_month
+                    and month_cell.intervals_used > 0
+                -- keeps the probe a probe (not pulled up into a hash join)
+                offset 0  -- noqa: AM09
+            ) as cells_of_month
+    {%- endif %}
+
+),
+
+recomputed_cells as (
+
+    {#- the used weekday cells of every recomputed month-hour -#}
+    select
+        {%- for column in profile_key %}
+            recomputed.{{ column }},
+        {%- endfor %}
+        month_cells.built_at,
+        month_cells.loads_kw
+    from recomputed
+    inner join month_cells
+        on {{ evcap_keys_equal('recomputed', 'month_cells', profile_key) }}
+
+),
+
+cells_per_month_hour as (
 
     select
         {%- for column in profile_key %}
@@ -81,59 +167,8 @@ now_month_hours as (
         {%- endfor %}
         count(*) as cells_used,
         max(built_at) as cells_built_at
-    from used_cells
+    from recomputed_cells
     group by {{ profile_key | join(', ') }}
-
-),
-
-kept_month_hours as (
-
-    {#- what this table holds; nothing before the first build -#}
-    select
-        {%- for column in profile_key %}
-            kept.{{ column }},
-        {%- endfor %}
-        kept.cells_used,
-        kept.cells_built_at
-    from {{ stored_table }} as kept
-
-),
-
-recomputed as (
-
-    {#- month-hours whose used cells changed (or that have none now) -#}
-    select
-        {%- for column in profile_key %}
-            coalesce(
-                now_month_hours.{{ column }}, kept_month_hours.{{ column }}
-            ) as {{ column }},
-        {%- endfor %}
-        now_month_hours.cells_used,
-        now_month_hours.cells_built_at
-    from now_month_hours
-    full join kept_month_hours
-        on {{ evcap_keys_equal(
-            'now_month_hours', 'kept_month_hours', profile_key
-        ) }}
-    where
-        now_month_hours.cells_used
-        is distinct from kept_month_hours.cells_used
-        or now_month_hours.cells_built_at
-        is distinct from kept_month_hours.cells_built_at
-
-),
-
-recomputed_cells as (
-
-    select
-        {%- for column in profile_key %}
-            used_cells.{{ column }},
-        {%- endfor %}
-        used_cells.loads_kw
-    from used_cells
-    inner join recomputed
-        on
-            {{ evcap_keys_equal('used_cells', 'recomputed', profile_key) }}
 
 ),
 
@@ -176,9 +211,13 @@ final as (
         loads.mean_load_kw,
         loads.p95_load_kw,
         loads.max_load_kw,
-        recomputed.cells_used,
-        recomputed.cells_built_at
+        cells_per_month_hour.cells_used,
+        cells_per_month_hour.cells_built_at
     from recomputed
+    left join cells_per_month_hour
+        on {{ evcap_keys_equal(
+            'recomputed', 'cells_per_month_hour', profile_key
+        ) }}
     left join loads
         on
             {{ evcap_keys_equal('recomputed', 'loads', profile_key) }}

@@ -33,23 +33,27 @@
     (macros/evcap_percentile_cont_sorted.sql: PostgreSQL's arithmetic).
     transformer_window_headroom turns them into headroom.
 
-    Incremental, exact: a (transformer, window) is recomputed only when what
-    it is built from changed since it was stored - one of its used cells was
-    written later (cells' built_at), a cell came or went (the count), the
-    window's definition or var('headroom_quantile') is not the stored one.
-    Finding what changed is one aggregate of the cells and of this table
-    (the grid's size, not the history's).
+    Each row keeps, beside the result, a band around its percentile: the
+    loads inside (band_low_kw, band_high_kw], sorted, and how many lie at or
+    below it. The percentile is exact whenever both ranks it needs fall
+    inside the band.
 
-    A recomputed window's count and peak come from its cells' own counts
-    and maxima. Its percentile is looked for first near the stored one (a
-    night's new day barely moves a percentile of months of loads): each
-    cell's sorted loads are cut at the band's edges by binary search
-    (width_bucket), so only the loads inside the band are collected and
-    sorted, the others counted; when both ranks the percentile needs fall
-    inside the band the result is exact. Otherwise (no stored value, or the
-    band missed) every load of the window is collected and sorted. A
-    (transformer, window) left without used cells is written with null
-    loads and deleted (post-hook).
+    Incremental, in proportion to the cells written since this table was
+    last built (the cells' built_at is newer than the newest cells_seen_at
+    stored here: an index range; a cell that lost its rows stays as a
+    tombstone with a new built_at). Each such cell carries the version it
+    replaced (previous_loads_kw, previous_built_at), so a (transformer,
+    window) is updated from the changed cells alone: counts and the loads
+    at or below the band by difference, the band's loads as a multiset
+    (stored + new - replaced), the peak as the greater of the stored and
+    the new maxima. That update is exact; it is not taken (the pair is
+    recomputed in full from all its cells, and its band centred again)
+    when a replaced version is not the one this table saw (written twice
+    since, or after a full refresh of the cells), when a cell that held the
+    peak now holds less, when the percentile's ranks leave the band, or when the
+    window's definition or var('headroom_quantile') is not the stored one
+    (then every transformer of the window). A pair left without used cells
+    is written with null loads and deleted (post-hook).
 -#}
 
 {%- set window_key = ['grid_id', 'transformer_id', 'window_name'] %}
@@ -58,12 +62,12 @@
 {%- set fraction = '(1 - ' ~ var('headroom_quantile') ~ ')' %}
 
 {#-
-    Half the band's width around the stored percentile, kW: 2 % of it, at
-    least 1 W. Wide enough for a night's move of a percentile of months of
-    loads, narrow enough to collect a few per cent of them.
+    Half the band's width around a new percentile, kW: 2 % of it, at least
+    1 W. Wide enough for many nights' moves of a percentile of months of
+    loads, narrow enough to keep a few per cent of them.
 -#}
 {%- set band_half_width_kw = (
-    '(abs(kept.load_kw_at_headroom_quantile) * 0.02 + 0.001)'
+    '(abs(recomputed_sorted.load_kw_at_headroom_quantile) * 0.02 + 0.001)'
 ) %}
 
 {#- this table, or before its first build a relation with its columns -#}
@@ -71,48 +75,395 @@
     ('grid_id', 'text'),
     ('transformer_id', 'text'),
     ('window_name', 'text'),
-    ('window_definition', 'text'),
+    ('intervals_used', 'integer'),
+    ('peak_load_kw', 'float8'),
     ('headroom_quantile', 'float8'),
-    ('load_kw_at_headroom_quantile', 'float8'),
+    ('window_definition', 'text'),
     ('cells_used', 'bigint'),
-    ('cells_built_at', 'timestamptz'),
+    ('cells_seen_at', 'timestamptz'),
+    ('band_low_kw', 'float8'),
+    ('band_high_kw', 'float8'),
+    ('loads_at_or_below_band', 'bigint'),
+    ('band_loads_kw', 'float8 []'),
 ]) %}
 
 with
 
-kept_windows as (
+kept_windows as materialized (
 
-    {#-
-        what this table holds (nothing before the first build), with the
-        band's edges around the stored percentile, kW
-    -#}
+    {#- what this table holds (nothing before the first build) -#}
     select
         {%- for column in window_key %}
             kept.{{ column }},
         {%- endfor %}
-        kept.window_definition,
+        kept.intervals_used,
+        kept.peak_load_kw,
         kept.headroom_quantile,
+        kept.window_definition,
         kept.cells_used,
-        kept.cells_built_at,
-        kept.load_kw_at_headroom_quantile
-        - {{ band_half_width_kw }} as band_low_kw,
-        kept.load_kw_at_headroom_quantile
-        + {{ band_half_width_kw }} as band_high_kw
+        kept.cells_seen_at,
+        kept.band_low_kw,
+        kept.band_high_kw,
+        kept.loads_at_or_below_band,
+        kept.band_loads_kw
     from {{ stored_table }} as kept
 
 ),
 
-window_loads as not materialized (
+windows_now as (
 
-    {#- the used cells of every window, with their loads (a hash join) -#}
+    select distinct
+        window_name,
+        window_definition
+    from {{ ref('int_charging_window_cells') }}
+
+),
+
+windows_recomputed as materialized (
+
+    {#-
+        windows whose every transformer is recomputed in full: new ones, and
+        those whose definition or quantile differs from a stored row's
+    -#}
+    select
+        windows_now.window_name,
+        windows_now.window_definition
+    from windows_now
+    where
+        not exists (
+            select 1 as found
+            from kept_windows
+            where kept_windows.window_name = windows_now.window_name
+        )
+        or exists (
+            select 1 as found
+            from kept_windows
+            where
+                kept_windows.window_name = windows_now.window_name
+                and (
+                    kept_windows.window_definition
+                    is distinct from windows_now.window_definition
+                    or kept_windows.headroom_quantile
+                    is distinct from cast(
+                        {{ var('headroom_quantile') }} as float8
+                    )
+                )
+        )
+
+),
+
+changed_cells as materialized (
+
+    {#-
+        cells written since this table was last built (an index range on
+        built_at), with the version each replaced and whether this table saw
+        that version; none on a full build (every pair is recomputed)
+    -#}
+    {%- if not is_incremental() %}
+        select *
+        from {{ evcap_no_rows([
+            ('grid_id', 'text'),
+            ('transformer_id', 'text'),
+            ('local_month', 'integer'),
+            ('local_isodow', 'integer'),
+            ('local_hour', 'integer'),
+            ('built_at', 'timestamptz'),
+            ('loads_kw', 'float8 []'),
+            ('previous_loads_kw', 'float8 []'),
+            ('previous_version_seen', 'boolean'),
+        ]) }} as no_cells
+    {%- else %}
+    select
+        changed.grid_id,
+        changed.transformer_id,
+        changed.local_month,
+        changed.local_isodow,
+        changed.local_hour,
+        changed.built_at,
+        changed.loads_kw,
+        changed.previous_loads_kw,
+        changed.previous_built_at is null
+        or changed.previous_built_at <= (
+            select max(kept.cells_seen_at) as newest_cells_seen_at
+            from kept_windows as kept
+        ) as previous_version_seen
+    from {{ ref('int_transformer_load_cells') }} as changed
+    where
+        changed.built_at > coalesce(
+            (
+                select max(kept.cells_seen_at) as newest_cells_seen_at
+                from kept_windows as kept
+            ),
+            '-infinity'
+        )
+    {%- endif %}
+
+),
+
+changed_in_windows as (
+
+    {#- every changed cell in every window it belongs to, with the band -#}
+    select
+        changed_cells.grid_id,
+        changed_cells.transformer_id,
+        calendar_cells.window_name,
+        changed_cells.loads_kw,
+        changed_cells.previous_loads_kw,
+        changed_cells.previous_version_seen,
+        kept_windows.band_low_kw,
+        kept_windows.band_high_kw,
+        kept_windows.peak_load_kw as kept_peak_load_kw
+    from changed_cells
+    inner join {{ ref('int_charging_window_cells') }} as calendar_cells
+        on
+            changed_cells.local_month = calendar_cells.local_month
+            and changed_cells.local_isodow = calendar_cells.local_isodow
+            and changed_cells.local_hour = calendar_cells.local_hour
+    left join kept_windows
+        on
+            changed_cells.grid_id = kept_windows.grid_id
+            and changed_cells.transformer_id = kept_windows.transformer_id
+            and calendar_cells.window_name = kept_windows.window_name
+
+),
+
+pair_changes as (
+
+    {#-
+        per (transformer, window): what its changed cells add and take away
+        (a cell is used when it has loads; width_bucket counts the sorted
+        loads at or below the band's lower edge)
+    -#}
+    select
+        {%- for column in window_key %}
+            {{ column }},
+        {%- endfor %}
+        bool_and(previous_version_seen) as previous_versions_seen,
+        sum(
+            coalesce(cardinality(loads_kw), 0)
+            - coalesce(cardinality(previous_loads_kw), 0)
+        ) as intervals_added,
+        sum(
+            cast(coalesce(cardinality(loads_kw), 0) > 0 as integer)
+            - cast(coalesce(cardinality(previous_loads_kw), 0) > 0 as integer)
+        ) as cells_added,
+        max(loads_kw[cardinality(loads_kw)]) as new_peak_load_kw,
+        {#-
+            the peak may have dropped: a cell that held it lost it (its new
+            maximum, if any, is lower); else the peak is the greater of the
+            stored one and the new maxima
+        #}
+        bool_or(
+            previous_loads_kw[cardinality(previous_loads_kw)]
+            >= kept_peak_load_kw
+            and coalesce(
+                loads_kw[cardinality(loads_kw)]
+                < previous_loads_kw[cardinality(previous_loads_kw)],
+                true
+            )
+        ) as peak_may_have_dropped,
+        sum(
+            coalesce(width_bucket(band_low_kw, loads_kw), 0)
+            - coalesce(width_bucket(band_low_kw, previous_loads_kw), 0)
+        ) as loads_at_or_below_band_added
+    from changed_in_windows
+    group by {{ window_key | join(', ') }}
+
+),
+
+updated_pairs as (
+
+    {#- the pairs the changed cells can update (stored, band kept) -#}
+    select
+        {%- for column in window_key %}
+            kept_windows.{{ column }},
+        {%- endfor %}
+        kept_windows.window_definition,
+        kept_windows.intervals_used + pair_changes.intervals_added
+            as intervals_used,
+        kept_windows.cells_used + pair_changes.cells_added as cells_used,
+        greatest(
+            kept_windows.peak_load_kw, pair_changes.new_peak_load_kw
+        ) as peak_load_kw,
+        kept_windows.band_low_kw,
+        kept_windows.band_high_kw,
+        kept_windows.loads_at_or_below_band
+        + pair_changes.loads_at_or_below_band_added as loads_at_or_below_band
+    from pair_changes
+    inner join kept_windows
+        on {{ evcap_keys_equal('pair_changes', 'kept_windows', window_key) }}
+    where
+        pair_changes.previous_versions_seen
+        and not coalesce(pair_changes.peak_may_have_dropped, false)
+        and kept_windows.loads_at_or_below_band is not null
+        and kept_windows.window_name not in (
+            select windows_recomputed.window_name from windows_recomputed
+        )
+
+),
+
+band_changes as (
+
+    {#-
+        the band's loads as a multiset: stored (+1), new ones inside the
+        band (+1), replaced ones inside it (-1)
+    -#}
+    select
+        {%- for column in window_key %}
+            updated_pairs.{{ column }},
+        {%- endfor %}
+        stored_band.value_kw,
+        1 as multiplicity
+    from updated_pairs
+    inner join kept_windows
+        on {{ evcap_keys_equal('updated_pairs', 'kept_windows', window_key) }}
+    cross join unnest(kept_windows.band_loads_kw) as stored_band (value_kw)
+    union all
+    select
+        {%- for column in window_key %}
+            changed_in_windows.{{ column }},
+        {%- endfor %}
+        new_band.value_kw,
+        1 as multiplicity
+    from changed_in_windows
+    inner join updated_pairs
+        on {{ evcap_keys_equal(
+            'changed_in_windows', 'updated_pairs', window_key
+        ) }}
+    cross join unnest({{ evcap_band_slice(
+        'changed_in_windows.loads_kw',
+        'changed_in_windows.band_low_kw',
+        'changed_in_windows.band_high_kw',
+    ) }}) as new_band (value_kw)
+    union all
+    select
+        {%- for column in window_key %}
+            changed_in_windows.{{ column }},
+        {%- endfor %}
+        replaced_band.value_kw,
+        -1 as multiplicity
+    from changed_in_windows
+    inner join updated_pairs
+        on {{ evcap_keys_equal(
+            'changed_in_windows', 'updated_pairs', window_key
+        ) }}
+    cross join unnest({{ evcap_band_slice(
+        'changed_in_windows.previous_loads_kw',
+        'changed_in_windows.band_low_kw',
+        'changed_in_windows.band_high_kw',
+    ) }}) as replaced_band (value_kw)
+
+),
+
+band_counted as (
+
+    select
+        {%- for column in window_key %}
+            {{ column }},
+        {%- endfor %}
+        value_kw,
+        sum(multiplicity) as multiplicity
+    from band_changes
+    group by {{ window_key | join(', ') }}, value_kw
+
+),
+
+band_updated as (
+
+    {#-
+        each updated pair's band, sorted; inconsistent (a replaced load the
+        band did not hold) when a multiplicity went below zero
+    -#}
+    select
+        {%- for column in window_key %}
+            band_counted.{{ column }},
+        {%- endfor %}
+        bool_or(band_counted.multiplicity < 0) as is_inconsistent,
+        array_agg(band_counted.value_kw order by band_counted.value_kw)
+        filter (where copies.copy is not null) as band_loads_kw
+    from band_counted
+    left join lateral generate_series(
+        1, cast(band_counted.multiplicity as integer)
+    ) as copies (copy) on true
+    group by band_counted.{{ window_key | join(', ') }}
+
+),
+
+updated as (
+
+    {#- the updates whose percentile the band answers -#}
+    select *
+    from (
+        select
+            updated_pairs.*,
+            band_updated.band_loads_kw,
+            {{ evcap_percentile_cont_sorted(
+                'band_updated.band_loads_kw',
+                fraction,
+                value_count='updated_pairs.intervals_used',
+                rank_offset='updated_pairs.loads_at_or_below_band',
+            ) }} as load_kw_at_headroom_quantile
+        from updated_pairs
+        inner join band_updated
+            on {{ evcap_keys_equal(
+                'updated_pairs', 'band_updated', window_key
+            ) }}
+        where
+            not band_updated.is_inconsistent
+            and updated_pairs.intervals_used > 0
+    ) as updated_for_band
+    where load_kw_at_headroom_quantile is not null
+
+),
+
+recomputed_pairs as materialized (
+
+    {#-
+        pairs recomputed in full from all their cells: those with a changed
+        cell the update did not answer; every transformer of a window
+        recomputed whole (the topology's: a cell's transformer is in it);
+        those stored of such a window or of one no longer in the seed
+    -#}
+    select
+        {%- for column in window_key %}
+            pair_changes.{{ column }}{% if not loop.last %},{% endif %}
+        {%- endfor %}
+    from pair_changes
+    -- those the update did not answer (an anti-join)
+    left join updated
+        on {{ evcap_keys_equal('pair_changes', 'updated', window_key) }}
+    where updated.grid_id is null
+    union
+    select
+        topology.grid_id,
+        topology.transformer_id,
+        windows_recomputed.window_name
+    from {{ ref('int_transformers_nested') }} as topology
+    cross join windows_recomputed
+    union
+    select
+        {%- for column in window_key %}
+            kept_windows.{{ column }}{% if not loop.last %},{% endif %}
+        {%- endfor %}
+    from kept_windows
+    where
+        kept_windows.window_name in (
+            select windows_recomputed.window_name from windows_recomputed
+        )
+        or kept_windows.window_name not in (
+            select windows_now.window_name from windows_now
+        )
+
+),
+
+recomputed_loads as not materialized (
+
+    {#- the used cells of every pair recomputed in full (hash joins) -#}
     select
         cells.grid_id,
         cells.transformer_id,
         calendar_cells.window_name,
         calendar_cells.window_definition,
-        cells.intervals_used,
-        cells.max_load_kw,
-        cells.built_at,
         cells.loads_kw
     from {{ ref('int_transformer_load_cells') }} as cells
     inner join {{ ref('int_charging_window_cells') }} as calendar_cells
@@ -120,40 +471,75 @@ window_loads as not materialized (
             cells.local_month = calendar_cells.local_month
             and cells.local_isodow = calendar_cells.local_isodow
             and cells.local_hour = calendar_cells.local_hour
+    inner join recomputed_pairs
+        on
+            cells.grid_id = recomputed_pairs.grid_id
+            and cells.transformer_id = recomputed_pairs.transformer_id
+            and calendar_cells.window_name = recomputed_pairs.window_name
     where cells.intervals_used > 0
 
 ),
 
-window_cells as not materialized (
+recomputed_sorted as (
 
     {#-
-        One pass over the windows' cells: each cell's count, peak and stamp,
-        how many of its loads lie at or below the band and those inside it,
-        (band_low_kw, band_high_kw] (binary search in its sorted loads,
-        width_bucket; null and empty without a band)
+        every used load of each pair recomputed in full, sorted, with their
+        count and maximum (one pass)
     -#}
     select
         {%- for column in window_key %}
-            window_loads.{{ column }},
+            {{ column }},
         {%- endfor %}
-        window_loads.window_definition,
-        window_loads.intervals_used,
-        window_loads.max_load_kw,
-        window_loads.built_at,
-        width_bucket(kept_windows.band_low_kw, window_loads.loads_kw)
-            as loads_at_or_below_band,
-        window_loads.loads_kw[
-            width_bucket(kept_windows.band_low_kw, window_loads.loads_kw)
-            + 1:width_bucket(kept_windows.band_high_kw, window_loads.loads_kw)
-        ] as band_loads_kw
-    from window_loads
-    left join kept_windows
-        on
-            {{ evcap_keys_equal('window_loads', 'kept_windows', window_key) }}
+        value_count as intervals_used,
+        max_value_kw as peak_load_kw,
+        {{ evcap_percentile_cont_sorted('sorted_loads_kw', fraction) }}
+            as load_kw_at_headroom_quantile
+    from {{ evcap_sorted_per_group(
+        'recomputed_loads', window_key, 'loads_kw',
+    ) }} as sorted
 
 ),
 
-now_windows as (
+recomputed_bands as (
+
+    {#- the band centred on the new percentile, kW -#}
+    select
+        recomputed_sorted.*,
+        recomputed_sorted.load_kw_at_headroom_quantile
+        - {{ band_half_width_kw }} as band_low_kw,
+        recomputed_sorted.load_kw_at_headroom_quantile
+        + {{ band_half_width_kw }} as band_high_kw
+    from recomputed_sorted
+
+),
+
+recomputed_band_cells as materialized (
+
+    {#-
+        each recomputed cell's loads at or below the band and inside it
+        (binary search in its sorted loads; a second pass, kept: read twice)
+    -#}
+    select
+        {%- for column in window_key %}
+            recomputed_loads.{{ column }},
+        {%- endfor %}
+        recomputed_loads.window_definition,
+        width_bucket(recomputed_bands.band_low_kw, recomputed_loads.loads_kw)
+            as loads_at_or_below_band,
+        {{ evcap_band_slice(
+            'recomputed_loads.loads_kw',
+            'recomputed_bands.band_low_kw',
+            'recomputed_bands.band_high_kw',
+        ) }} as band_loads_kw
+    from recomputed_loads
+    inner join recomputed_bands
+        on {{ evcap_keys_equal(
+            'recomputed_loads', 'recomputed_bands', window_key
+        ) }}
+
+),
+
+recomputed_band_counts as (
 
     select
         {%- for column in window_key %}
@@ -161,113 +547,85 @@ now_windows as (
         {%- endfor %}
         window_definition,
         count(*) as cells_used,
-        max(built_at) as cells_built_at,
-        sum(intervals_used) as intervals_used,
-        max(max_load_kw) as peak_load_kw,
         sum(loads_at_or_below_band) as loads_at_or_below_band
-    from window_cells
+    from recomputed_band_cells
     group by {{ window_key | join(', ') }}, window_definition
 
 ),
 
-recomputed as (
+recomputed_band_loads as (
 
-    {#- windows whose used cells or definition changed (or with none now) -#}
     select
         {%- for column in window_key %}
-            coalesce(
-                now_windows.{{ column }}, kept_windows.{{ column }}
-            ) as {{ column }},
-        {%- endfor %}
-        now_windows.window_definition,
-        now_windows.cells_used,
-        now_windows.cells_built_at,
-        now_windows.intervals_used,
-        now_windows.peak_load_kw,
-        now_windows.loads_at_or_below_band
-    from now_windows
-    full join kept_windows
-        on
-            {{ evcap_keys_equal('now_windows', 'kept_windows', window_key) }}
-    where
-        now_windows.cells_used is distinct from kept_windows.cells_used
-        or now_windows.cells_built_at
-        is distinct from kept_windows.cells_built_at
-        or now_windows.window_definition
-        is distinct from kept_windows.window_definition
-        or kept_windows.headroom_quantile
-        is distinct from cast({{ var('headroom_quantile') }} as float8)
-
-),
-
-band_sorted as (
-
-    {#- per window, the loads inside the band, sorted -#}
-    select
-        {%- for column in window_key %}
-            window_cells.{{ column }},
+            recomputed_band_cells.{{ column }},
         {%- endfor %}
         array_agg(band.value_kw order by band.value_kw) as band_loads_kw
-    from window_cells
-    cross join unnest(window_cells.band_loads_kw) as band (value_kw)
-    where cardinality(window_cells.band_loads_kw) > 0
-    group by {{ window_key | join(', ') }}
+    from recomputed_band_cells
+    cross join unnest(recomputed_band_cells.band_loads_kw) as band (value_kw)
+    where cardinality(recomputed_band_cells.band_loads_kw) > 0
+    group by recomputed_band_cells.{{ window_key | join(', ') }}
 
 ),
 
-banded as (
+cells_seen as (
 
-    {#-
-        the percentile when both its ranks fall inside the band, else null
-        (a rank outside it is an out-of-range subscript of the band's loads)
-    -#}
-    select
-        {%- for column in window_key %}
-            recomputed.{{ column }},
-        {%- endfor %}
-        {{ evcap_percentile_cont_sorted(
-            'band_sorted.band_loads_kw',
-            fraction,
-            value_count='recomputed.intervals_used',
-            rank_offset='recomputed.loads_at_or_below_band',
-        ) }} as load_kw_at_headroom_quantile
-    from recomputed
-    inner join band_sorted
-        on
-            {{ evcap_keys_equal('recomputed', 'band_sorted', window_key) }}
+    {#- the newest cell written: where the next run's search starts -#}
+    select max(any_cell.built_at) as cells_seen_at
+    from {{ ref('int_transformer_load_cells') }} as any_cell
 
 ),
 
-unbanded_loads as (
-
-    {#- windows the band did not answer: every load of their cells -#}
-    select
-        {%- for column in window_key %}
-            window_loads.{{ column }},
-        {%- endfor %}
-        window_loads.loads_kw
-    from window_loads
-    inner join recomputed
-        on
-            {{ evcap_keys_equal('window_loads', 'recomputed', window_key) }}
-    left join banded
-        on
-            {{ evcap_keys_equal('recomputed', 'banded', window_key) }}
-    where banded.load_kw_at_headroom_quantile is null
-
-),
-
-unbanded as (
+results as (
 
     select
         {%- for column in window_key %}
-            {{ column }},
+            updated.{{ column }},
         {%- endfor %}
-        {{ evcap_percentile_cont_sorted('sorted_loads_kw', fraction) }}
-            as load_kw_at_headroom_quantile
-    from {{ evcap_sorted_per_group(
-        'unbanded_loads', window_key, 'loads_kw',
-    ) }} as sorted
+        updated.intervals_used,
+        updated.peak_load_kw,
+        updated.load_kw_at_headroom_quantile,
+        updated.window_definition,
+        updated.cells_used,
+        updated.band_low_kw,
+        updated.band_high_kw,
+        updated.loads_at_or_below_band,
+        updated.band_loads_kw
+    from updated
+    union all
+    select
+        {%- for column in window_key %}
+            recomputed_pairs.{{ column }},
+        {%- endfor %}
+        recomputed_bands.intervals_used,
+        recomputed_bands.peak_load_kw,
+        recomputed_bands.load_kw_at_headroom_quantile,
+        recomputed_band_counts.window_definition,
+        recomputed_band_counts.cells_used,
+        recomputed_bands.band_low_kw,
+        recomputed_bands.band_high_kw,
+        recomputed_band_counts.loads_at_or_below_band,
+        recomputed_band_loads.band_loads_kw
+    from recomputed_pairs
+    left join recomputed_bands
+        on {{ evcap_keys_equal(
+            'recomputed_pairs', 'recomputed_bands', window_key
+        ) }}
+    left join recomputed_band_counts
+        on {{ evcap_keys_equal(
+            'recomputed_pairs', 'recomputed_band_counts', window_key
+        ) }}
+    left join recomputed_band_loads
+        on {{ evcap_keys_equal(
+            'recomputed_pairs', 'recomputed_band_loads', window_key
+        ) }}
+    left join kept_windows
+        on {{ evcap_keys_equal(
+            'recomputed_pairs', 'kept_windows', window_key
+        ) }}
+    -- a pair without used cells: written (null, then deleted) if stored
+    where
+        recomputed_bands.intervals_used is not null
+        or kept_windows.grid_id is not null
 
 ),
 
@@ -275,25 +633,22 @@ final as (
 
     select
         {%- for column in window_key %}
-            recomputed.{{ column }},
+            results.{{ column }},
         {%- endfor %}
-        cast(recomputed.intervals_used as integer) as intervals_used,
-        recomputed.peak_load_kw,
-        coalesce(
-            banded.load_kw_at_headroom_quantile,
-            unbanded.load_kw_at_headroom_quantile
-        ) as load_kw_at_headroom_quantile,
+        cast(results.intervals_used as integer) as intervals_used,
+        results.peak_load_kw,
+        results.load_kw_at_headroom_quantile,
         cast({{ var('headroom_quantile') }} as float8) as headroom_quantile,
-        recomputed.window_definition,
-        recomputed.cells_used,
-        recomputed.cells_built_at
-    from recomputed
-    left join banded
-        on
-            {{ evcap_keys_equal('recomputed', 'banded', window_key) }}
-    left join unbanded
-        on
-            {{ evcap_keys_equal('recomputed', 'unbanded', window_key) }}
+        results.window_definition,
+        cast(results.cells_used as bigint) as cells_used,
+        cells_seen.cells_seen_at,
+        results.band_low_kw,
+        results.band_high_kw,
+        cast(results.loads_at_or_below_band as bigint)
+            as loads_at_or_below_band,
+        results.band_loads_kw
+    from results
+    cross join cells_seen
 
 )
 
