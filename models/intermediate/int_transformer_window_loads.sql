@@ -110,6 +110,15 @@ kept_windows as materialized (
 
 ),
 
+-- where this run's search for changed cells starts (read by changed_cells
+-- on incremental runs only: a full build reads no changed cells)
+kept_seen as (  -- noqa: ST03
+
+    select max(kept.cells_seen_at) as newest_cells_seen_at
+    from kept_windows as kept
+
+),
+
 windows_now as (
 
     select distinct
@@ -167,7 +176,6 @@ changed_cells as materialized (
             ('local_month', 'integer'),
             ('local_isodow', 'integer'),
             ('local_hour', 'integer'),
-            ('built_at', 'timestamptz'),
             ('loads_kw', 'float8 []'),
             ('previous_loads_kw', 'float8 []'),
             ('previous_version_seen', 'boolean'),
@@ -179,21 +187,16 @@ changed_cells as materialized (
         changed.local_month,
         changed.local_isodow,
         changed.local_hour,
-        changed.built_at,
         changed.loads_kw,
         changed.previous_loads_kw,
         changed.previous_built_at is null
         or changed.previous_built_at <= (
-            select max(kept.cells_seen_at) as newest_cells_seen_at
-            from kept_windows as kept
+            select kept_seen.newest_cells_seen_at from kept_seen
         ) as previous_version_seen
     from {{ ref('int_transformer_load_cells') }} as changed
     where
         changed.built_at > coalesce(
-            (
-                select max(kept.cells_seen_at) as newest_cells_seen_at
-                from kept_windows as kept
-            ),
+            (select kept_seen.newest_cells_seen_at from kept_seen),
             '-infinity'
         )
     {%- endif %}
