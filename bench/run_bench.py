@@ -57,7 +57,7 @@ import psycopg
 from psycopg import sql
 
 from evcap import db
-from evcap.dbt_runner import DbtResult, build_args, run_dbt
+from evcap.dbt_runner import DbtResult, build_args, run_build, run_dbt
 from evcap.demo import GridSpec, build_grid, iter_reading_chunks, load_grid
 from evcap.edm_standin import install_standin
 
@@ -219,9 +219,18 @@ class Builder:
         self.target_path = target_path
 
     def __call__(self, *extra: str) -> DbtResult:
-        # The call `evcap build` makes (without echoing dbt's log).
+        # The call `evcap build` makes (without echoing dbt's log); with a
+        # selection (start-up: a build of nothing) dbt build with it.
         full_refresh = "--full-refresh" in extra
         rest = [arg for arg in extra if arg != "--full-refresh"]
+        if not rest:
+            return run_build(
+                self.dsn,
+                target_schema=TARGET,
+                vars={"edm_schema": EDM},
+                full_refresh=full_refresh,
+                target_path=self.target_path,
+            )
         return run_dbt(
             [*build_args(full_refresh=full_refresh), *rest],
             self.dsn,

@@ -2,14 +2,28 @@
     Incremental strategy `evcap_replace_since` for models that recompute
     every row of a group from a cut-off time on (int_transformer_loads_rolled_up
     recomputes every transformer from its own cut-off): per group (config
-    `evcap_group_columns`, default [grid_id]) delete the target's rows from
-    the first recomputed time (config `evcap_time_column`, default
-    interval_start) on, then insert the recomputed rows. The delete is an
-    index range, work proportional to the new data; dbt's delete+insert
-    matches every key against the whole table. Groups with nothing
-    recomputed are left as they are. With config `evcap_partition_by_month`
-    true, the monthly partitions the new rows need are created first
-    (macros/evcap_partitions.sql).
+    `evcap_group_columns`, default [grid_id]) the target's rows are replaced
+    from a time (config `evcap_time_column`, default interval_start) on. The
+    delete is an index range, work proportional to the new data; dbt's
+    delete+insert matches every key against the whole table. Groups with
+    nothing recomputed are left as they are. With config
+    `evcap_partition_by_month` true, the monthly partitions the new rows need
+    are created first (macros/evcap_partitions.sql).
+
+    On one node a group is replaced only from where the recomputation
+    changed something: its first recomputed row that is new or differs from
+    the stored one (every column but config `evcap_stamp_column`, default
+    rebuilt_at; floating-point columns by more than 1e-9 relative, as a sum
+    over the same rows in another order differs in its last bits), or its first stored row the recomputation no longer has,
+    moved back to the stored row before it when there is one (so a vanished
+    row is inside the replaced range, which downstream finds by the stamp).
+    Rows before that keep their stamp: a night that rewrites its lookback
+    hours with the same values stamps only the new ones, and models reading
+    the rows stamped since their last run (int_transformer_load_cells, the
+    energy test) read the new data alone. The comparison is one hash join of
+    the recomputed rows with the stored rows of the same range (config
+    `unique_key` matches them). On Citus the group is replaced from its
+    first recomputed row, as the model computed it.
 -#}
 {% macro get_incremental_evcap_replace_since_sql(arg_dict) -%}
     {%- set target = arg_dict['target_relation'] -%}
@@ -24,6 +38,11 @@
         {{ evcap_create_month_partitions(target, source, time_name) }};
     {%- endif %}
 
+    {%- if not evcap_is_citus() %}
+        {{ evcap_replace_from_first_change(
+            target, source, arg_dict['dest_columns'], group_columns, time_name
+        ) }}
+    {%- else %}
     delete from {{ target }} as stored
     using (
         select
@@ -53,4 +72,170 @@
     insert into {{ target }} ({{ columns }})
     select {{ columns }}
     from {{ source }}
+    {%- endif %}
+{%- endmacro %}
+
+
+{#-
+    One node: per group, where the recomputed rows (`source`) first differ
+    from the stored ones (`target`), moved back one stored row; the target's
+    rows from there are deleted and the source's inserted (see above).
+    Source rows before it equal stored ones and are not written.
+-#}
+{% macro evcap_replace_from_first_change(
+    target, source, dest_columns, group_columns, time_name
+) -%}
+    {%- set stamp_name = config.get('evcap_stamp_column', 'rebuilt_at') -%}
+    {%- set key_names = config.get('unique_key') -%}
+    {%- set time_column = adapter.quote(time_name) -%}
+    {%- set columns = get_quoted_csv(dest_columns | map(attribute='name')) -%}
+    {%- set value_columns = [] -%}
+    {%- for column in dest_columns
+        if column.name not in key_names + [stamp_name] -%}
+        {%- do value_columns.append(column) -%}
+    {%- endfor -%}
+    {#- session-local, dropped when the model's transaction commits -#}
+    {%- set replaced = 'evcap_replaced_from' -%}
+
+    analyze {{ source }};
+
+    create temporary table {{ adapter.quote(replaced) }} on commit drop as
+    with
+
+    recomputed_ranges as (
+
+        select
+            {%- for group_column in group_columns %}
+                recomputed.{{ adapter.quote(group_column) }},
+            {%- endfor %}
+            min(recomputed.{{ time_column }}) as recomputed_from
+        from {{ source }} as recomputed
+        group by
+            {%- for group_column in group_columns %}
+                recomputed.{{ adapter.quote(group_column) }}
+                {%- if not loop.last %},{% endif %}
+            {%- endfor %}
+
+    ),
+
+    stored_rows as (
+
+        select stored.*
+        from {{ target }} as stored
+        inner join recomputed_ranges
+            on
+                {%- for group_column in group_columns %}
+                    stored.{{ adapter.quote(group_column) }}
+                    = recomputed_ranges.{{ adapter.quote(group_column) }} and
+                {%- endfor %}
+                stored.{{ time_column }} >= recomputed_ranges.recomputed_from
+        -- the same bound as one constant: an index range, not a table scan
+        where stored.{{ time_column }} >= (
+            select min(earliest.{{ time_column }})
+            from {{ source }} as earliest
+        )
+
+    ),
+
+    first_changes as (
+
+        select
+            {%- for group_column in group_columns %}
+                coalesce(
+                    recomputed.{{ adapter.quote(group_column) }},
+                    stored_rows.{{ adapter.quote(group_column) }}
+                ) as {{ adapter.quote(group_column) }},
+            {%- endfor %}
+            min(coalesce(
+                recomputed.{{ time_column }}, stored_rows.{{ time_column }}
+            )) as changed_from
+        from {{ source }} as recomputed
+        full outer join stored_rows
+            on
+                {%- for key_name in key_names %}
+                    recomputed.{{ adapter.quote(key_name) }}
+                    = stored_rows.{{ adapter.quote(key_name) }}
+                    {%- if not loop.last %} and{% endif %}
+                {%- endfor %}
+        where
+            recomputed.{{ adapter.quote(key_names[0]) }} is null
+            or stored_rows.{{ adapter.quote(key_names[0]) }} is null
+            {%- for column in value_columns %}
+                {%- set new_value = 'recomputed.' ~ adapter.quote(column.name) %}
+                {%- set old_value = 'stored_rows.' ~ adapter.quote(column.name) %}
+                or {{ new_value }} is distinct from {{ old_value }}
+                {%- if column.is_float() %}
+                    and not abs({{ new_value }} - {{ old_value }})
+                    <= 1e-9 * greatest(1.0, abs({{ old_value }}))
+                {%- endif %}
+            {%- endfor %}
+        group by
+            {%- for group_column in group_columns %}
+                {{ loop.index }}{% if not loop.last %},{% endif %}
+            {%- endfor %}
+
+    )
+
+    {#-
+        the stored row before the first change, when the recomputation has
+        it too (it is then unchanged): a row vanished at the first change
+        lies inside the replaced range
+    -#}
+    select
+        {%- for group_column in group_columns %}
+            first_changes.{{ adapter.quote(group_column) }},
+        {%- endfor %}
+        greatest(
+            recomputed_ranges.recomputed_from,
+            coalesce(
+                (
+                    select max(previous.{{ time_column }})
+                    from {{ target }} as previous
+                    where
+                        {%- for group_column in group_columns %}
+                            previous.{{ adapter.quote(group_column) }}
+                            = first_changes.{{ adapter.quote(group_column) }}
+                            and
+                        {%- endfor %}
+                        previous.{{ time_column }} < first_changes.changed_from
+                ),
+                first_changes.changed_from
+            )
+        ) as replaced_from
+    from first_changes
+    inner join recomputed_ranges
+        on
+            {%- for group_column in group_columns %}
+                first_changes.{{ adapter.quote(group_column) }}
+                = recomputed_ranges.{{ adapter.quote(group_column) }}
+                {%- if not loop.last %} and{% endif %}
+            {%- endfor %};
+
+    delete from {{ target }} as stored
+    using {{ adapter.quote(replaced) }} as replaced
+    where
+        {%- for group_column in group_columns %}
+            stored.{{ adapter.quote(group_column) }}
+            = replaced.{{ adapter.quote(group_column) }} and
+        {%- endfor %}
+        stored.{{ time_column }} >= replaced.replaced_from
+        -- the same bound as one constant: an index range, not a table scan
+        and stored.{{ time_column }} >= (
+            select min(earliest.replaced_from)
+            from {{ adapter.quote(replaced) }} as earliest
+        );
+
+    insert into {{ target }} ({{ columns }})
+    select {{ columns }}
+    from {{ source }} as recomputed
+    where exists (
+        select 1 as found
+        from {{ adapter.quote(replaced) }} as replaced
+        where
+            {%- for group_column in group_columns %}
+                recomputed.{{ adapter.quote(group_column) }}
+                = replaced.{{ adapter.quote(group_column) }} and
+            {%- endfor %}
+            recomputed.{{ time_column }} >= replaced.replaced_from
+    )
 {%- endmacro %}

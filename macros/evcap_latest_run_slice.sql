@@ -12,10 +12,40 @@
     {{ time_column }} >= (
         select min(rewritten.{{ time_column }})
         from {{ relation }} as rewritten
-        where rewritten.rebuilt_at = (
-            select max(latest.rebuilt_at) from {{ relation }} as latest
-        )
+        where rewritten.rebuilt_at = {{ evcap_latest_rebuilt_at(relation) }}
     )
+{%- endmacro %}
+
+
+{#-
+    The newest `rebuilt_at` of `relation`, as SQL. When the test runs (dbt
+    compiles a test just before running it) and `relation` is a stored
+    table, it is read then and written into the test as a literal: compared
+    with a parameter, PostgreSQL takes the column's single common value
+    (every row of a full build) as the estimate and scans every partition;
+    compared with a literal the statistics show the latest run's rows as few
+    and the index on rebuilt_at is used (energy test: 340 ms -> 8 ms on one
+    year). Otherwise (parse, `dbt compile` before the table exists, a
+    subquery) the same value as a scalar subquery.
+-#}
+{% macro evcap_latest_rebuilt_at(relation) -%}
+    {%- set stored = none -%}
+    {%- if execute and relation.identifier is defined -%}
+        {%- set stored = load_relation(relation) -%}
+    {%- endif -%}
+    {%- if stored is not none -%}
+        {%- set found = run_query(
+            'select cast(max(rebuilt_at) as text) from ' ~ stored
+        ) -%}
+        {%- set latest = found.columns[0].values()[0] -%}
+        {%- if latest is none -%}
+            cast(null as timestamptz)
+        {%- else -%}
+            cast('{{ latest }}' as timestamptz)
+        {%- endif -%}
+    {%- else -%}
+        (select max(latest.rebuilt_at) from {{ relation }} as latest)
+    {%- endif -%}
 {%- endmacro %}
 
 

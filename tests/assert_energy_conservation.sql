@@ -18,22 +18,17 @@
 
 with
 
-latest_run as (
-
-    select max(rebuilt_at) as rebuilt_at
-    from {{ ref('int_transformer_loads_rolled_up') }}
-
-),
-
 checked_from as (
 
-    {#- per grid: the first interval the latest run wrote -#}
+    {#- per grid: the first interval the latest run wrote (the newest
+        rebuilt_at, found by the table's index on it; see the macro) -#}
     select
         loads.grid_id,
         min(loads.interval_start) as starting_at
     from {{ ref('int_transformer_loads_rolled_up') }} as loads
-    inner join latest_run
-        on loads.rebuilt_at = latest_run.rebuilt_at
+    where
+        loads.rebuilt_at
+        = {{ evcap_latest_rebuilt_at(ref('int_transformer_loads_rolled_up')) }}
     group by loads.grid_id
 
 ),
@@ -142,7 +137,13 @@ readings as (
             ) }} as stg
             inner join grids
                 on stg.grid_id = grids.grid_id
-            where not stg.is_rejected
+            inner join checked_from
+                on stg.grid_id = checked_from.grid_id
+            where
+                not stg.is_rejected
+                -- read from a day earlier: keep those reaching the slice
+                and stg.interval_start + make_interval(secs => stg.period_s)
+                > checked_from.starting_at
         ) as placed
     ) as spread
 

@@ -317,14 +317,15 @@ def _parse_vars(pairs: Sequence[str], edm_schema: str) -> dict[str, object]:
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
-    from evcap.dbt_runner import build_args, run_dbt
+    from evcap.dbt_runner import run_build
 
     resolved = db.resolve_dsn(args.dsn)
-    run_dbt(
-        build_args(full_refresh=args.full_refresh, unit_tests=args.unit_tests),
+    run_build(
         resolved.dsn,
         target_schema=args.schema,
         vars=_parse_vars(args.var, args.edm_schema),
+        full_refresh=args.full_refresh,
+        unit_tests=args.unit_tests,
         echo=True,
     )
     return 0

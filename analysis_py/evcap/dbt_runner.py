@@ -85,6 +85,45 @@ def build_args(*, full_refresh: bool = False, unit_tests: bool = False) -> list[
     return args
 
 
+def run_build(
+    dsn: str,
+    *,
+    target_schema: str = DEFAULT_TARGET_SCHEMA,
+    vars: Mapping[str, Any] | None = None,
+    full_refresh: bool = False,
+    unit_tests: bool = False,
+    target_path: Path | None = None,
+    echo: bool = False,
+) -> DbtResult:
+    """``evcap build``: ``dbt build`` (``build_args``), seeds left out when unchanged.
+
+    The seeds and the tests defined beside them are left out when
+    ``target_schema`` holds them as loaded from the same seed files, project
+    file and ``vars`` (``evcap.seed_state``); a build that loaded them
+    records that. Raises ``DbtRunError`` when dbt fails (nothing recorded).
+    """
+    from evcap import seed_state
+
+    fingerprint = seed_state.seeds_fingerprint(vars)
+    skip_seeds = not full_refresh and seed_state.seeds_unchanged(
+        dsn, target_schema, fingerprint
+    )
+    args = build_args(full_refresh=full_refresh, unit_tests=unit_tests)
+    if skip_seeds:
+        args += seed_state.SKIP_SEEDS_ARGS
+    result = run_dbt(
+        args,
+        dsn,
+        target_schema=target_schema,
+        vars=vars,
+        target_path=target_path,
+        echo=echo,
+    )
+    if not skip_seeds:
+        seed_state.record_seeds_loaded(dsn, target_schema, fingerprint)
+    return result
+
+
 def dbt_env(
     dsn: str,
     *,

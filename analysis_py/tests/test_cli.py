@@ -66,11 +66,15 @@ def test_build_leaves_unit_tests_out_unless_asked(
 ) -> None:
     """`evcap build` is the nightly call: dbt's unit tests only with --unit-tests."""
     import evcap.dbt_runner as dbt_runner
+    from evcap import seed_state
 
     calls: list[list[str]] = []
     monkeypatch.setattr(
         dbt_runner, "run_dbt", lambda args, *a, **k: calls.append(list(args))
     )
+    # seeds as a first build finds them: not loaded yet
+    monkeypatch.setattr(seed_state, "seeds_unchanged", lambda *a, **k: False)
+    monkeypatch.setattr(seed_state, "record_seeds_loaded", lambda *a, **k: None)
     dsn = ["--dsn", "postgresql://x@h/d"]
     assert cli.main(["build", *dsn]) == 0
     assert cli.main(["build", *dsn, "--full-refresh", "--unit-tests"]) == 0

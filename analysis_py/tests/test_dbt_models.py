@@ -640,6 +640,27 @@ def test_a_grid_without_readings_does_not_make_others_recompute(
         "select grid_id, transformer_id, interval_start, xmin::text as version"
         " from evcap.int_transformer_loads_rolled_up",
     )
+    # Corrections of one consumer reading: three hours before the latest
+    # (inside the lookback: its rows change) and on the first day (outside
+    # it: a run that recomputed the history would rewrite its rows; only a
+    # full refresh takes it). Rows a run recomputes to the same values are
+    # not rewritten, so the corrections are what shows what was recomputed.
+    with psycopg.connect(dsn) as conn:
+        conn.execute(
+            "insert into edm.ts_data_source_reading"
+            " select r.data_source_id, r.metric, r.ts, r.value * 2 + 0.5, r.period_s,"
+            " r.received_at + interval '1 day'"
+            " from edm.ts_data_source_reading as r"
+            " where r.data_source_id = ("
+            "   select grid_element_data_source_id"
+            "   from edm.grid_element_data_source"
+            "   where type = 'CONSUMER' and grid_id <> 'g-new'"
+            "   order by grid_element_id limit 1)"
+            " and r.ts in ("
+            "   (select max(ts) - interval '3 hours' from edm.ts_data_source_reading),"
+            "   (select min(ts) + interval '3 hours' from edm.ts_data_source_reading))"
+        )
+        conn.commit()
     _dbt(["run", "--select", "int_transformer_loads_rolled_up"], dsn, target)
     after = _read(
         dsn,
@@ -651,6 +672,7 @@ def test_a_grid_without_readings_does_not_make_others_recompute(
     rewritten = both[both["version_before"] != both["version_after"]]
     latest = pd.to_datetime(both["interval_start"], utc=True).max()
     starts = pd.to_datetime(rewritten["interval_start"], utc=True)
-    # only the 48-hour lookback of each grid is rewritten, never the history
+    # the recent correction is rewritten, from the hour before it at most;
+    # the history (the first day's correction) is not
     assert len(rewritten) > 0
-    assert (starts >= latest - pd.Timedelta(hours=48)).all()
+    assert (starts >= latest - pd.Timedelta(hours=4)).all()

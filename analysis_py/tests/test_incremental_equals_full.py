@@ -281,6 +281,55 @@ def valid_range_changed(conn: psycopg.Connection, vars: dict[str, Any]) -> None:
     )
 
 
+def reading_corrected_late(conn: psycopg.Connection, vars: dict[str, Any]) -> None:
+    """A meter's reading three hours before the night's data, corrected later."""
+    conn.execute(
+        "insert into edm.ts_data_source_reading"
+        " select data_source_id, metric, ts, value * 2 + 0.5, period_s,"
+        " received_at + interval '1 day' from edm.ts_data_source_reading"
+        " where data_source_id = ("
+        "   select grid_element_data_source_id from edm.grid_element_data_source"
+        "   where type = 'CONSUMER' order by grid_element_id desc limit 1)"
+        " and ts = (select max(ts) - interval '3 hours'"
+        "   from edm.ts_data_source_reading)"
+    )
+
+
+def readings_withdrawn(conn: psycopg.Connection, vars: dict[str, Any]) -> None:
+    """Every reading below one transformer at a local 23:00 withdrawn.
+
+    The transformer's row of that hour goes and the rows above it change:
+    the load table's first change is the last hour of a local day, so the
+    replaced range must reach back into that day for its cells to follow.
+    """
+    vars["lookback_hours"] = 30  # the recomputed hours reach a local 23:00
+    tid = _one(
+        conn,
+        "select t.transformer_id from evcap.dim_transformers as t"
+        " where t.meters_direct > 0 and not exists ("
+        "   select 1 from evcap.dim_transformers as c"
+        "   where c.upstream_transformer_id = t.transformer_id)"
+        " order by t.transformer_id limit 1",
+    )
+    timezone = _one(conn, "select local_timezone from evcap.int_grids_configured")
+    at = _one(
+        conn,
+        "select max(ts) from edm.ts_data_source_reading"
+        " where extract(hour from ts at time zone %s) = 23",
+        timezone,
+    )
+    deleted = conn.execute(
+        "delete from edm.ts_data_source_reading as r"
+        " using edm.grid_element_data_source as d,"
+        " evcap.int_meters_mapped_to_transformers as m"
+        " where r.data_source_id = d.grid_element_data_source_id"
+        " and d.grid_element_id = m.meter_id and m.level = 1"
+        " and m.transformer_id = %s and r.ts = %s",
+        (tid, at),
+    ).rowcount
+    assert deleted > 0
+
+
 def timezone_changed(conn: psycopg.Connection, vars: dict[str, Any]) -> None:
     """var local_timezone changed (the grid is elsewhere than assumed)."""
     vars["local_timezone"] = "Europe/Berlin"
@@ -338,6 +387,8 @@ EDITS: dict[str, Edit] = {
     "meter_added_with_backfill": meter_added_with_backfill,
     "valid_range_changed": valid_range_changed,
     "timezone_changed": timezone_changed,
+    "reading_corrected_late": reading_corrected_late,
+    "readings_withdrawn": readings_withdrawn,
     "rating_changed": rating_changed,
     "grid_added": grid_added,
     "nothing_but_a_new_day": lambda conn, vars: None,

@@ -89,6 +89,7 @@
     ('min_meter_coverage', 'float8'),
     ('first_interval_start', 'timestamptz'),
     ('loads_rebuilt_at', 'timestamptz'),
+    ('built_at', 'timestamptz'),
 ]) %}
 
 with
@@ -127,26 +128,106 @@ loads as not materialized (
 stored as (
 
     {#-
-        What the cells hold, one pass (a row per cell: the grid's size);
-        nothing before the first build, so every transformer is new then.
+        Per stored transformer: whether its grid's time zone or
+        var('min_meter_coverage') differ from those its cells were built
+        with, and whether it has a cell with loads. Every run rewrites all
+        cells of a transformer whose settings changed, so its live cells
+        share their settings and one of them tells.
     -#}
-    select
-        cells.grid_id,
-        cells.transformer_id,
-        coalesce(
-            bool_or(
-                cells.local_timezone is distinct from grids.local_timezone
-                or cells.min_meter_coverage
-                <> cast({{ var('min_meter_coverage') }} as float8)
-            ) filter (where cells.first_interval_start is not null),
-            false
-        ) as settings_changed,
-        bool_or(cells.first_interval_start is not null) as has_live_cells,
-        max(cells.loads_rebuilt_at) as loads_rebuilt_at
-    from {{ stored_table }} as cells
-    left join grids
-        on cells.grid_id = grids.grid_id
-    group by cells.grid_id, cells.transformer_id
+    {%- if is_incremental() and not evcap_is_citus() %}
+        {#-
+            One node: its transformers by a loose scan of the cells' unique
+            index and one live cell each by an index probe (a few thousand
+            probes, whatever the history's length).
+        #}
+        with recursive stored_transformers as (
+            (
+                select
+                    cells.grid_id,
+                    cells.transformer_id
+                from {{ stored_table }} as cells
+                order by cells.grid_id, cells.transformer_id
+                limit 1
+            )
+            union all
+            select
+                next_cell.grid_id,
+                next_cell.transformer_id
+            from stored_transformers as previous
+            cross join lateral (
+                select
+                    cells.grid_id,
+                    cells.transformer_id
+                from {{ stored_table }} as cells
+                where
+                    (cells.grid_id, cells.transformer_id)
+                    > (previous.grid_id, previous.transformer_id)
+                order by cells.grid_id, cells.transformer_id
+                limit 1
+            ) as next_cell
+        )
+
+        select
+            stored_transformers.grid_id,
+            stored_transformers.transformer_id,
+            coalesce(
+                live_cell.local_timezone is distinct from grids.local_timezone
+                or live_cell.min_meter_coverage
+                <> cast({{ var('min_meter_coverage') }} as float8),
+                false
+            ) as settings_changed,
+            coalesce(live_cell.is_live, false) as has_live_cells
+        from stored_transformers
+        left join lateral (
+            select
+                true as is_live,
+                cells.local_timezone,
+                cells.min_meter_coverage
+            from {{ stored_table }} as cells
+            where
+                cells.grid_id = stored_transformers.grid_id
+                and cells.transformer_id = stored_transformers.transformer_id
+                and cells.first_interval_start is not null
+            limit 1
+        ) as live_cell on true
+        left join grids
+            on stored_transformers.grid_id = grids.grid_id
+    {%- else %}
+        {#- first build (no cells) or Citus: one pass over the cells -#}
+        select
+            cells.grid_id,
+            cells.transformer_id,
+            coalesce(
+                bool_or(
+                    cells.local_timezone is distinct from grids.local_timezone
+                    or cells.min_meter_coverage
+                    <> cast({{ var('min_meter_coverage') }} as float8)
+                ) filter (where cells.first_interval_start is not null),
+                false
+            ) as settings_changed,
+            bool_or(cells.first_interval_start is not null) as has_live_cells
+        from {{ stored_table }} as cells
+        left join grids
+            on cells.grid_id = grids.grid_id
+        group by cells.grid_id, cells.transformer_id
+    {%- endif %}
+
+),
+
+cells_watermark as (
+
+    {#-
+        The newest load stamp the cells were built from: every row a run
+        writes carries that run's newest load rebuilt_at, so one row of the
+        newest run has it (backwards along the index on built_at).
+    -#}
+    select max(newest_cell.loads_rebuilt_at) as loads_rebuilt_at
+    from (
+        select cells.loads_rebuilt_at
+        from {{ stored_table }} as cells
+        order by cells.built_at desc
+        limit 1
+    ) as newest_cell
 
 ),
 
@@ -181,10 +262,7 @@ rewritten as (
     from loads
     where
         loads.rebuilt_at > coalesce(
-            (
-                select max(stored.loads_rebuilt_at) as newest_rebuilt_at
-                from stored
-            ),
+            (select cells_watermark.loads_rebuilt_at from cells_watermark),
             '-infinity'
         )
     group by loads.grid_id, loads.transformer_id
