@@ -3,7 +3,8 @@
     boolean SQL expression over the table's rows (for data tests: config
     `where`, or a filter in a singular test): every interval from the first
     one the latest run wrote (rows carry `rebuilt_at`, the run's
-    run_started_at) on. Old rows at those intervals are inside the slice
+    run_started_at; evcap_latest_rebuilt_at below) on; nothing when that run
+    wrote nothing. Old rows at those intervals are inside the slice
     too, so a stale duplicate is still caught. After a full refresh every
     row carries the run's timestamp: the slice is the whole table.
     `relation` is the SQL name of the table (e.g. `ref('...')` rendered).
@@ -18,22 +19,30 @@
 
 
 {#-
-    The newest `rebuilt_at` of `relation`, as SQL. When the test runs (dbt
-    compiles a test just before running it) and `relation` is a stored
-    table, it is read then and written into the test as a literal: compared
-    with a parameter, PostgreSQL takes the column's single common value
-    (every row of a full build) as the estimate and scans every partition;
-    compared with a literal the statistics show the latest run's rows as few
-    and the index on rebuilt_at is used (energy test: 340 ms -> 8 ms on one
-    year). Otherwise (parse, `dbt compile` before the table exists, a
-    subquery) the same value as a scalar subquery.
+    The `rebuilt_at` of the latest run of `relation`'s model, as SQL. When
+    the model ran in this dbt invocation (`dbt build`: its tests run after
+    it), this run's stamp, even if the run wrote no row: rows a run
+    recomputes to the same values keep their older stamps (macros/
+    evcap_incremental_replace_since.sql), so the newest stamp in the table
+    can be an older run's, a full build's included, whose slice is
+    everything. Otherwise (`dbt test` on its own) the newest stamp in the
+    table. Read when the test runs (dbt compiles a test just before running
+    it) and written into it as a literal: compared with a parameter,
+    PostgreSQL takes the column's single common value (every row of a full
+    build) as the estimate and scans every partition; compared with a
+    literal the statistics show the latest run's rows as few and the index
+    on rebuilt_at is used (energy test: 340 ms -> 8 ms on one year). Before
+    the table exists (parse, `dbt compile`) or for a subquery, the newest
+    stamp as a scalar subquery.
 -#}
 {% macro evcap_latest_rebuilt_at(relation) -%}
     {%- set stored = none -%}
     {%- if execute and relation.identifier is defined -%}
         {%- set stored = load_relation(relation) -%}
     {%- endif -%}
-    {%- if stored is not none -%}
+    {%- if stored is not none and evcap_model_ran_in_this_run(stored) -%}
+        {{ evcap_run_started_at() }}
+    {%- elif stored is not none -%}
         {%- set found = run_query(
             'select cast(max(rebuilt_at) as text) from ' ~ stored
         ) -%}
@@ -46,6 +55,21 @@
     {%- else -%}
         (select max(latest.rebuilt_at) from {{ relation }} as latest)
     {%- endif -%}
+{%- endmacro %}
+
+
+{#- True when the model stored as `relation` is selected in this dbt run. -#}
+{% macro evcap_model_ran_in_this_run(relation) -%}
+    {%- set found = namespace(selected=false) -%}
+    {%- for node in graph.nodes.values() -%}
+        {%- if node.resource_type == 'model'
+            and node.alias == relation.identifier
+            and node.schema == relation.schema
+            and node.unique_id in selected_resources -%}
+            {%- set found.selected = true -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(found.selected) }}
 {%- endmacro %}
 
 
