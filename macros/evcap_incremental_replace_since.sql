@@ -45,24 +45,13 @@
     {%- else %}
     delete from {{ target }} as stored
     using (
-        select
-            {%- for group_column in group_columns %}
-                recomputed.{{ adapter.quote(group_column) }},
-            {%- endfor %}
-            min(recomputed.{{ time_column }}) as recomputed_from
-        from {{ source }} as recomputed
-        group by
-            {%- for group_column in group_columns %}
-                recomputed.{{ adapter.quote(group_column) }}
-                {%- if not loop.last %},{% endif %}
-            {%- endfor %}
+        {{ evcap_first_time_per_group(
+            source, group_columns, time_column, 'recomputed_from'
+        ) }}
     ) as recomputed
     where
-        {%- for group_column in group_columns %}
-            stored.{{ adapter.quote(group_column) }}
-            = recomputed.{{ adapter.quote(group_column) }} and
-        {%- endfor %}
-        stored.{{ time_column }} >= recomputed.recomputed_from
+        {{ evcap_same_values('stored', 'recomputed', group_columns) }}
+        and stored.{{ time_column }} >= recomputed.recomputed_from
         -- the same bound as one constant: an index range, not a table scan
         and stored.{{ time_column }} >= (
             select min(earliest.{{ time_column }})
@@ -104,17 +93,9 @@
 
     recomputed_ranges as (
 
-        select
-            {%- for group_column in group_columns %}
-                recomputed.{{ adapter.quote(group_column) }},
-            {%- endfor %}
-            min(recomputed.{{ time_column }}) as recomputed_from
-        from {{ source }} as recomputed
-        group by
-            {%- for group_column in group_columns %}
-                recomputed.{{ adapter.quote(group_column) }}
-                {%- if not loop.last %},{% endif %}
-            {%- endfor %}
+        {{ evcap_first_time_per_group(
+            source, group_columns, time_column, 'recomputed_from'
+        ) }}
 
     ),
 
@@ -124,11 +105,8 @@
         from {{ target }} as stored
         inner join recomputed_ranges
             on
-                {%- for group_column in group_columns %}
-                    stored.{{ adapter.quote(group_column) }}
-                    = recomputed_ranges.{{ adapter.quote(group_column) }} and
-                {%- endfor %}
-                stored.{{ time_column }} >= recomputed_ranges.recomputed_from
+                {{ evcap_same_values('stored', 'recomputed_ranges', group_columns) }}
+                and stored.{{ time_column }} >= recomputed_ranges.recomputed_from
         -- the same bound as one constant: an index range, not a table scan
         where stored.{{ time_column }} >= (
             select min(earliest.{{ time_column }})
@@ -151,12 +129,7 @@
             )) as changed_from
         from {{ source }} as recomputed
         full outer join stored_rows
-            on
-                {%- for key_name in key_names %}
-                    recomputed.{{ adapter.quote(key_name) }}
-                    = stored_rows.{{ adapter.quote(key_name) }}
-                    {%- if not loop.last %} and{% endif %}
-                {%- endfor %}
+            on {{ evcap_same_values('recomputed', 'stored_rows', key_names) }}
         where
             recomputed.{{ adapter.quote(key_names[0]) }} is null
             or stored_rows.{{ adapter.quote(key_names[0]) }} is null
@@ -192,33 +165,26 @@
                     select max(previous.{{ time_column }})
                     from {{ target }} as previous
                     where
-                        {%- for group_column in group_columns %}
-                            previous.{{ adapter.quote(group_column) }}
-                            = first_changes.{{ adapter.quote(group_column) }}
-                            and
-                        {%- endfor %}
-                        previous.{{ time_column }} < first_changes.changed_from
+                        {{ evcap_same_values(
+                            'previous', 'first_changes', group_columns
+                        ) }}
+                        and previous.{{ time_column }}
+                        < first_changes.changed_from
                 ),
                 first_changes.changed_from
             )
         ) as replaced_from
     from first_changes
     inner join recomputed_ranges
-        on
-            {%- for group_column in group_columns %}
-                first_changes.{{ adapter.quote(group_column) }}
-                = recomputed_ranges.{{ adapter.quote(group_column) }}
-                {%- if not loop.last %} and{% endif %}
-            {%- endfor %};
+        on {{ evcap_same_values(
+            'first_changes', 'recomputed_ranges', group_columns
+        ) }};
 
     delete from {{ target }} as stored
     using {{ adapter.quote(replaced) }} as replaced
     where
-        {%- for group_column in group_columns %}
-            stored.{{ adapter.quote(group_column) }}
-            = replaced.{{ adapter.quote(group_column) }} and
-        {%- endfor %}
-        stored.{{ time_column }} >= replaced.replaced_from
+        {{ evcap_same_values('stored', 'replaced', group_columns) }}
+        and stored.{{ time_column }} >= replaced.replaced_from
         -- the same bound as one constant: an index range, not a table scan
         and stored.{{ time_column }} >= (
             select min(earliest.replaced_from)
@@ -232,10 +198,34 @@
         select 1 as found
         from {{ adapter.quote(replaced) }} as replaced
         where
-            {%- for group_column in group_columns %}
-                recomputed.{{ adapter.quote(group_column) }}
-                = replaced.{{ adapter.quote(group_column) }} and
-            {%- endfor %}
-            recomputed.{{ time_column }} >= replaced.replaced_from
+            {{ evcap_same_values('recomputed', 'replaced', group_columns) }}
+            and recomputed.{{ time_column }} >= replaced.replaced_from
     )
+{%- endmacro %}
+
+
+
+{#- `left.c = right.c and ...` over `columns` (names, quoted here). -#}
+{% macro evcap_same_values(left, right, columns) -%}
+    {%- for column in columns -%}
+        {{ left }}.{{ adapter.quote(column) }}
+        = {{ right }}.{{ adapter.quote(column) }}
+        {%- if not loop.last %} and {% endif -%}
+    {%- endfor -%}
+{%- endmacro %}
+
+
+{#- Per group of `relation`'s rows, the first `time_column` as `name`. -#}
+{% macro evcap_first_time_per_group(relation, group_columns, time_column, name) -%}
+    select
+        {%- for group_column in group_columns %}
+            recomputed.{{ adapter.quote(group_column) }},
+        {%- endfor %}
+        min(recomputed.{{ time_column }}) as {{ name }}
+    from {{ relation }} as recomputed
+    group by
+        {%- for group_column in group_columns %}
+            recomputed.{{ adapter.quote(group_column) }}
+            {%- if not loop.last %},{% endif %}
+        {%- endfor %}
 {%- endmacro %}
