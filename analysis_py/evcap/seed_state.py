@@ -6,11 +6,12 @@ only when the project is deployed or an engineer edits them, yet
 ``dbt build`` reloads every seed and runs its 69 data tests every night (a
 second or more of a night of seconds). After a build that loaded them,
 ``record_seeds_loaded`` keeps a fingerprint of the seed files, the
-project file and the run's vars in ``<schema>.evcap_seeds_loaded``; the
-next ``evcap build`` leaves the seeds and the tests defined beside them out
-when the fingerprint is the same and every seed table is still there
-(``seeds_unchanged``). Anything else (an edited CSV, another vars set, a
-dropped table, ``--full-refresh``, a first build) loads and tests them.
+project file, the macros and the run's vars in
+``<schema>.evcap_seeds_loaded``; the next ``evcap build`` leaves the seeds
+and the tests defined beside them out when the fingerprint is the same and
+every seed table is still there (``seeds_unchanged``). Anything else (an
+edited CSV or macro, another vars set, a dropped table, ``--full-refresh``,
+a first build) loads and tests them.
 Tests that read a seed and a model (e.g.
 ``assert_charger_fit_consistent_with_window_headroom``) always run.
 """
@@ -50,10 +51,20 @@ def seed_files(project_dir: Path | None = None) -> list[Path]:
 def seeds_fingerprint(
     vars: Mapping[str, Any] | None, project_dir: Path | None = None
 ) -> str:
-    """SHA-256 of the seed files, ``dbt_project.yml`` (seed configs) and ``vars``."""
+    """SHA-256 of what loading the seeds depends on.
+
+    The seed files, ``dbt_project.yml`` (seed configs and their hooks), the
+    macros (the hooks' bodies, e.g. the Citus layout) and ``vars``: a new
+    release or an edited config loads the seeds once more.
+    """
     project_dir = project_dir or db.project_dir()
+    macros = sorted(p for p in (project_dir / "macros").rglob("*.sql") if p.is_file())
     digest = hashlib.sha256()
-    for path in [*seed_files(project_dir), project_dir / "dbt_project.yml"]:
+    for path in [
+        *seed_files(project_dir),
+        *macros,
+        project_dir / "dbt_project.yml",
+    ]:
         digest.update(str(path.relative_to(project_dir)).encode())
         digest.update(b"\0")
         digest.update(path.read_bytes())

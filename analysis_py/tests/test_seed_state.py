@@ -26,6 +26,7 @@ SCHEMA = "evcap"
 def _project_copy(tmp_path: Path) -> Path:
     project = tmp_path / "project"
     shutil.copytree(db.project_dir() / "seeds", project / "seeds")
+    shutil.copytree(db.project_dir() / "macros", project / "macros")
     shutil.copy(db.project_dir() / "dbt_project.yml", project)
     return project
 
@@ -51,9 +52,14 @@ def test_the_fingerprint_follows_seed_files_project_file_and_vars(
     assert "new_seed" in seed_state.seed_tables(project)
     (project / "seeds" / "new_seed.csv").unlink()
 
+    macro = project / "macros" / "evcap_citus.sql"
+    macro.write_text(macro.read_text() + "\n")
+    second = seed_state.seeds_fingerprint(vars, project)
+    assert second != first
+
     project_file = project / "dbt_project.yml"
     project_file.write_text(project_file.read_text() + "\n# edited\n")
-    assert seed_state.seeds_fingerprint(vars, project) != first
+    assert seed_state.seeds_fingerprint(vars, project) not in (first, second)
 
 
 def test_unchanged_only_with_the_recorded_fingerprint_and_every_table(
