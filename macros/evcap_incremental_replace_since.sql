@@ -3,80 +3,37 @@
     every row of a group from a cut-off time on (int_transformer_loads_rolled_up
     recomputes every transformer from its own cut-off): per group (config
     `evcap_group_columns`, default [grid_id]) the target's rows are replaced
-    from a time (config `evcap_time_column`, default interval_start) on. The
-    delete is an index range, work proportional to the new data; dbt's
-    delete+insert matches every key against the whole table. Groups with
-    nothing recomputed are left as they are. With config
+    from a time (config `evcap_time_column`, default interval_start) on.
+    Groups with nothing recomputed are left as they are. With config
     `evcap_partition_by_month` true, the monthly partitions the new rows need
     are created first (macros/evcap_partitions.sql).
 
-    On one node a group is replaced only from where the recomputation
-    changed something: its first recomputed row that is new or differs from
-    the stored one (every column but config `evcap_stamp_column`, default
+    A group is replaced only from where the recomputation changed
+    something: its first recomputed row that is new or differs from the
+    stored one (every column but config `evcap_stamp_column`, default
     rebuilt_at; floating-point columns by more than 1e-9 relative, as a sum
-    over the same rows in another order differs in its last bits), or its first stored row the recomputation no longer has,
-    moved back to the stored row before it when there is one (so a vanished
-    row is inside the replaced range, which downstream finds by the stamp).
-    Rows before that keep their stamp: a night that rewrites its lookback
-    hours with the same values stamps only the new ones, and models reading
-    the rows stamped since their last run (int_transformer_load_cells, the
-    energy test) read the new data alone. The comparison is one hash join of
-    the recomputed rows with the stored rows of the same range (config
-    `unique_key` matches them). On Citus the group is replaced from its
-    first recomputed row, as the model computed it.
+    over the same rows in another order differs in its last bits), or its
+    first stored row the recomputation no longer has, moved back to the
+    stored row before it when there is one (so a vanished row is inside the
+    replaced range, which downstream finds by the stamp). Rows before that
+    keep their stamp: a night that recomputes its lookback hours to the same
+    values writes only the new ones, and models reading the rows stamped
+    since their last run (int_transformer_load_cells, the energy test) read
+    the new data alone. The comparison is one hash join of the recomputed
+    rows with the stored rows of the same range (config `unique_key` matches
+    them); the stored rows are an index range, the delete too (dbt's own
+    delete+insert matches every key against the whole table). No correlated
+    subquery, so the same statements run on Citus.
 -#}
 {% macro get_incremental_evcap_replace_since_sql(arg_dict) -%}
     {%- set target = arg_dict['target_relation'] -%}
     {%- set source = arg_dict['temp_relation'] -%}
+    {%- set dest_columns = arg_dict['dest_columns'] -%}
     {%- set time_name = config.get('evcap_time_column', 'interval_start') -%}
     {%- set time_column = adapter.quote(time_name) -%}
     {%- set group_columns = config.get('evcap_group_columns', ['grid_id']) -%}
-    {%- set columns = get_quoted_csv(
-        arg_dict['dest_columns'] | map(attribute='name')
-    ) -%}
-    {%- if config.get('evcap_partition_by_month', false) %}
-        {{ evcap_create_month_partitions(target, source, time_name) }};
-    {%- endif %}
-
-    {%- if not evcap_is_citus() %}
-        {{ evcap_replace_from_first_change(
-            target, source, arg_dict['dest_columns'], group_columns, time_name
-        ) }}
-    {%- else %}
-    delete from {{ target }} as stored
-    using (
-        {{ evcap_first_time_per_group(
-            source, group_columns, time_column, 'recomputed_from'
-        ) }}
-    ) as recomputed
-    where
-        {{ evcap_same_values('stored', 'recomputed', group_columns) }}
-        and stored.{{ time_column }} >= recomputed.recomputed_from
-        -- the same bound as one constant: an index range, not a table scan
-        and stored.{{ time_column }} >= (
-            select min(earliest.{{ time_column }})
-            from {{ source }} as earliest
-        );
-
-    insert into {{ target }} ({{ columns }})
-    select {{ columns }}
-    from {{ source }}
-    {%- endif %}
-{%- endmacro %}
-
-
-{#-
-    One node: per group, where the recomputed rows (`source`) first differ
-    from the stored ones (`target`), moved back one stored row; the target's
-    rows from there are deleted and the source's inserted (see above).
-    Source rows before it equal stored ones and are not written.
--#}
-{% macro evcap_replace_from_first_change(
-    target, source, dest_columns, group_columns, time_name
-) -%}
     {%- set stamp_name = config.get('evcap_stamp_column', 'rebuilt_at') -%}
     {%- set key_names = config.get('unique_key') -%}
-    {%- set time_column = adapter.quote(time_name) -%}
     {%- set columns = get_quoted_csv(dest_columns | map(attribute='name')) -%}
     {%- set value_columns = [] -%}
     {%- for column in dest_columns
@@ -85,8 +42,18 @@
     {%- endfor -%}
     {#- session-local, dropped when the model's transaction commits -#}
     {%- set replaced = 'evcap_replaced_from' -%}
+    {%- if config.get('evcap_partition_by_month', false) %}
+        {{ evcap_create_month_partitions(target, source, time_name) }};
+    {%- endif %}
 
     analyze {{ source }};
+
+    {#-
+        per group, where the recomputed rows (`source`) first differ from the
+        stored ones (`target`), moved back one stored row; the target's rows
+        from there are deleted and the source's inserted; source rows before
+        it equal stored ones and are not written
+    -#}
 
     create temporary table {{ adapter.quote(replaced) }} on commit drop as
     with
@@ -147,37 +114,44 @@
                 {{ loop.index }}{% if not loop.last %},{% endif %}
             {%- endfor %}
 
-    )
+    ),
 
     {#-
-        the stored row before the first change, when the recomputation has
-        it too (it is then unchanged): a row vanished at the first change
-        lies inside the replaced range
+        the stored row before the first change within the recomputed range
+        (the recomputation has it too, unchanged): a row vanished at the
+        first change lies inside the replaced range
     -#}
+    previous_rows as (
+
+        select
+            {%- for group_column in group_columns %}
+                first_changes.{{ adapter.quote(group_column) }},
+            {%- endfor %}
+            max(stored_rows.{{ time_column }}) as previous_start
+        from first_changes
+        inner join stored_rows
+            on
+                {{ evcap_same_values('first_changes', 'stored_rows', group_columns) }}
+                and stored_rows.{{ time_column }} < first_changes.changed_from
+        group by
+            {%- for group_column in group_columns %}
+                first_changes.{{ adapter.quote(group_column) }}
+                {%- if not loop.last %},{% endif %}
+            {%- endfor %}
+
+    )
+
     select
         {%- for group_column in group_columns %}
             first_changes.{{ adapter.quote(group_column) }},
         {%- endfor %}
-        greatest(
-            recomputed_ranges.recomputed_from,
-            coalesce(
-                (
-                    select max(previous.{{ time_column }})
-                    from {{ target }} as previous
-                    where
-                        {{ evcap_same_values(
-                            'previous', 'first_changes', group_columns
-                        ) }}
-                        and previous.{{ time_column }}
-                        < first_changes.changed_from
-                ),
-                first_changes.changed_from
-            )
+        coalesce(
+            previous_rows.previous_start, first_changes.changed_from
         ) as replaced_from
     from first_changes
-    inner join recomputed_ranges
+    left join previous_rows
         on {{ evcap_same_values(
-            'first_changes', 'recomputed_ranges', group_columns
+            'first_changes', 'previous_rows', group_columns
         ) }};
 
     delete from {{ target }} as stored

@@ -237,10 +237,6 @@ RUN_COLUMNS = (
     "cells_built_at",
     "cells_seen_at",
     "previous_built_at",
-    # Which version a cell replaced: on one node the load table keeps rows a
-    # night recomputes to the same values (and their cells stay), on Citus it
-    # rewrites them from the first recomputed row (and the cells over them).
-    "previous_loads_kw",
     # The band a window keeps around its percentile is centred when the pair
     # was last recomputed in full, which a last-bit difference of a rewritten
     # load can decide (a peak cell "now holds less"); the percentile is

@@ -63,9 +63,9 @@
     strategy evcap_replace_since replaces each transformer's rows from its
     first recomputed interval on; evcap_delete_stale_loads then drops rows
     of a rewritten transformer that the new history no longer has.
-    Every row written carries rebuilt_at, the run's start time; on one node
-    the strategy writes a transformer's rows only from the first recomputed
-    one that changed, so unchanged rows keep theirs.
+    Every row written carries rebuilt_at, the run's start time; the
+    strategy writes a transformer's rows only from the first recomputed one
+    that changed, so unchanged rows keep theirs.
 -#}
 
 -- depends_on: {{ ref('int_data_source_latest_readings') }}
