@@ -20,8 +20,8 @@ with
 
 checked_from as (
 
-    {#- per grid: the first interval the latest run wrote (the newest
-        rebuilt_at, found by the table's index on it; see the macro) -#}
+    {#- per grid: the first interval the latest run wrote (its stamp:
+        macro evcap_latest_rebuilt_at; the index on rebuilt_at finds it) -#}
     select
         loads.grid_id,
         min(loads.interval_start) as starting_at
