@@ -35,6 +35,14 @@
     {%- set stamp_name = config.get('evcap_stamp_column', 'rebuilt_at') -%}
     {%- set key_names = config.get('unique_key') -%}
     {%- set columns = get_quoted_csv(dest_columns | map(attribute='name')) -%}
+    {%- set quoted_groups = [] -%}
+    {%- for group_column in group_columns -%}
+        {%- do quoted_groups.append(adapter.quote(group_column)) -%}
+    {%- endfor -%}
+    {%- set quoted_keys = [] -%}
+    {%- for key_name in key_names -%}
+        {%- do quoted_keys.append(adapter.quote(key_name)) -%}
+    {%- endfor -%}
     {%- set value_columns = [] -%}
     {%- for column in dest_columns
         if column.name not in key_names + [stamp_name] -%}
@@ -60,9 +68,16 @@
 
     recomputed_ranges as (
 
-        {{ evcap_first_time_per_group(
-            source, group_columns, time_column, 'recomputed_from'
-        ) }}
+        select
+            {%- for group_column in quoted_groups %}
+                recomputed.{{ group_column }},
+            {%- endfor %}
+            min(recomputed.{{ time_column }}) as recomputed_from
+        from {{ source }} as recomputed
+        group by
+            {%- for group_column in quoted_groups %}
+                recomputed.{{ group_column }}{% if not loop.last %},{% endif %}
+            {%- endfor %}
 
     ),
 
@@ -72,7 +87,7 @@
         from {{ target }} as stored
         inner join recomputed_ranges
             on
-                {{ evcap_same_values('stored', 'recomputed_ranges', group_columns) }}
+                {{ evcap_keys_equal('stored', 'recomputed_ranges', quoted_groups) }}
                 and stored.{{ time_column }} >= recomputed_ranges.recomputed_from
         -- the same bound as one constant: an index range, not a table scan
         where stored.{{ time_column }} >= (
@@ -85,18 +100,18 @@
     first_changes as (
 
         select
-            {%- for group_column in group_columns %}
+            {%- for group_column in quoted_groups %}
                 coalesce(
-                    recomputed.{{ adapter.quote(group_column) }},
-                    stored_rows.{{ adapter.quote(group_column) }}
-                ) as {{ adapter.quote(group_column) }},
+                    recomputed.{{ group_column }},
+                    stored_rows.{{ group_column }}
+                ) as {{ group_column }},
             {%- endfor %}
             min(coalesce(
                 recomputed.{{ time_column }}, stored_rows.{{ time_column }}
             )) as changed_from
         from {{ source }} as recomputed
         full outer join stored_rows
-            on {{ evcap_same_values('recomputed', 'stored_rows', key_names) }}
+            on {{ evcap_keys_equal('recomputed', 'stored_rows', quoted_keys) }}
         where
             recomputed.{{ adapter.quote(key_names[0]) }} is null
             or stored_rows.{{ adapter.quote(key_names[0]) }} is null
@@ -110,7 +125,7 @@
                 {%- endif %}
             {%- endfor %}
         group by
-            {%- for group_column in group_columns %}
+            {%- for group_column in quoted_groups %}
                 {{ loop.index }}{% if not loop.last %},{% endif %}
             {%- endfor %}
 
@@ -124,40 +139,38 @@
     previous_rows as (
 
         select
-            {%- for group_column in group_columns %}
-                first_changes.{{ adapter.quote(group_column) }},
+            {%- for group_column in quoted_groups %}
+                first_changes.{{ group_column }},
             {%- endfor %}
             max(stored_rows.{{ time_column }}) as previous_start
         from first_changes
         inner join stored_rows
             on
-                {{ evcap_same_values('first_changes', 'stored_rows', group_columns) }}
+                {{ evcap_keys_equal('first_changes', 'stored_rows', quoted_groups) }}
                 and stored_rows.{{ time_column }} < first_changes.changed_from
         group by
-            {%- for group_column in group_columns %}
-                first_changes.{{ adapter.quote(group_column) }}
+            {%- for group_column in quoted_groups %}
+                first_changes.{{ group_column }}
                 {%- if not loop.last %},{% endif %}
             {%- endfor %}
 
     )
 
     select
-        {%- for group_column in group_columns %}
-            first_changes.{{ adapter.quote(group_column) }},
+        {%- for group_column in quoted_groups %}
+            first_changes.{{ group_column }},
         {%- endfor %}
         coalesce(
             previous_rows.previous_start, first_changes.changed_from
         ) as replaced_from
     from first_changes
     left join previous_rows
-        on {{ evcap_same_values(
-            'first_changes', 'previous_rows', group_columns
-        ) }};
+        on {{ evcap_keys_equal('first_changes', 'previous_rows', quoted_groups) }};
 
     delete from {{ target }} as stored
     using {{ adapter.quote(replaced) }} as replaced
     where
-        {{ evcap_same_values('stored', 'replaced', group_columns) }}
+        {{ evcap_keys_equal('stored', 'replaced', quoted_groups) }}
         and stored.{{ time_column }} >= replaced.replaced_from
         -- the same bound as one constant: an index range, not a table scan
         and stored.{{ time_column }} >= (
@@ -172,34 +185,8 @@
         select 1 as found
         from {{ adapter.quote(replaced) }} as replaced
         where
-            {{ evcap_same_values('recomputed', 'replaced', group_columns) }}
+            {{ evcap_keys_equal('recomputed', 'replaced', quoted_groups) }}
             and recomputed.{{ time_column }} >= replaced.replaced_from
     )
 {%- endmacro %}
 
-
-
-{#- `left.c = right.c and ...` over `columns` (names, quoted here). -#}
-{% macro evcap_same_values(left, right, columns) -%}
-    {%- for column in columns -%}
-        {{ left }}.{{ adapter.quote(column) }}
-        = {{ right }}.{{ adapter.quote(column) }}
-        {%- if not loop.last %} and {% endif -%}
-    {%- endfor -%}
-{%- endmacro %}
-
-
-{#- Per group of `relation`'s rows, the first `time_column` as `name`. -#}
-{% macro evcap_first_time_per_group(relation, group_columns, time_column, name) -%}
-    select
-        {%- for group_column in group_columns %}
-            recomputed.{{ adapter.quote(group_column) }},
-        {%- endfor %}
-        min(recomputed.{{ time_column }}) as {{ name }}
-    from {{ relation }} as recomputed
-    group by
-        {%- for group_column in group_columns %}
-            recomputed.{{ adapter.quote(group_column) }}
-            {%- if not loop.last %},{% endif %}
-        {%- endfor %}
-{%- endmacro %}
