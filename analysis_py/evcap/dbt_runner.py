@@ -138,6 +138,12 @@ def dbt_env(
     (7 s for a 300-row nameplate model) and saved less. A plain ``dbt build``
     outside evcap keeps the server's setting (README, "Running evcap").
 
+    dbt's file log (``<target>/logs/dbt.log``) is kept at ``info`` (what ran,
+    how long, what failed) unless ``DBT_LOG_LEVEL_FILE`` is set: at dbt's
+    default, ``debug``, it also writes every statement's SQL, which took
+    about a tenth of a quiet nightly build's node time; the SQL of each
+    model and test is in ``<target>/run`` anyway.
+
     Raises
     ------
     DatabaseUnavailableError
@@ -151,6 +157,7 @@ def dbt_env(
         env["PGOPTIONS"] = f"{options} -c jit=off".strip()
     env.setdefault("DBT_PROFILES_DIR", str(project_dir()))
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    env.setdefault("DBT_LOG_LEVEL_FILE", "info")
     return env
 
 

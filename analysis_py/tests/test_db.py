@@ -172,3 +172,11 @@ def test_dbt_sessions_run_with_jit_off_unless_pgoptions_says(pg_dsn: str) -> Non
     mine = dbt_env(pg_dsn, base={**os.environ, "PGOPTIONS": "-c jit=on"})
     assert mine["PGOPTIONS"] == "-c jit=on"
     assert jit_seen(mine) == "on"
+
+
+def test_dbt_file_log_is_info_unless_asked(pg_dsn: str) -> None:
+    """dbt's file log leaves every statement's SQL out unless the user asks for it."""
+    base = {k: v for k, v in os.environ.items() if k != "DBT_LOG_LEVEL_FILE"}
+    assert dbt_env(pg_dsn, base=base)["DBT_LOG_LEVEL_FILE"] == "info"
+    asked = dbt_env(pg_dsn, base={**base, "DBT_LOG_LEVEL_FILE": "debug"})
+    assert asked["DBT_LOG_LEVEL_FILE"] == "debug"
