@@ -340,7 +340,7 @@ def test_tables_are_laid_out_for_the_cluster(pair: Pair) -> None:
     assert hashed.loc["edm.ts_data_source_reading", "column_name"] == "data_source_id"
     keyed = [
         "evcap.int_transformer_loads_rolled_up",
-        "evcap.transformer_headroom_profile",
+        "evcap.int_transformer_profile_loads",
         "evcap.transformer_window_headroom",
         "evcap.transformer_charger_fit",
     ]
