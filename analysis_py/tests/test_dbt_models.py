@@ -276,6 +276,26 @@ def test_build_warns_about_nothing(built: Built) -> None:
     assert "deprecat" not in log.lower()
 
 
+def test_energy_test_runs_its_sql_header_first(
+    built: Built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The energy test's settings (config sql_header) reach its transaction.
+
+    dbt-core 1.11 drops a data test's sql_header (macros/evcap_test_sql_header.sql
+    runs it): in dbt's debug log the test's connection must run the SET
+    statement, then its query, with no commit between them.
+    """
+    monkeypatch.setenv("DBT_LOG_LEVEL_FILE", "debug")
+    _dbt(["test", "--select", "assert_energy_conservation"], built.dsn, tmp_path)
+    log = (tmp_path / "logs" / "dbt.log").read_text()
+    node = "test.evcap.assert_energy_conservation"
+    start = log.rindex(f"Began executing node {node}")
+    end = log.index(f"Finished running node {node}", start)
+    statuses = re.findall(r"SQL status: (\w+)", log[start:end])
+    assert statuses[:2] == ["SET", "SELECT"], statuses
+    assert "COMMIT" not in statuses, statuses
+
+
 def test_every_transformer_interval_matches_pandas(built: Built) -> None:
     expected = expected_load(built.grid, built.readings)
     actual = _read(
