@@ -132,25 +132,23 @@ reading_sums as (
 
 ),
 
-direct_load as (
+spread_sums as (
 
+    {#- each sum's share of every grid interval it covers, in kW -#}
     select
         spread.grid_id,
         spread.transformer_id,
         spread.first_slot + spread.slot * spread.interval_length
             as interval_start,
-        -- each sum's share of the grid's intervals it covers
-        sum(
-            spread.avg_kw
-            * (
-                least(
-                    spread.offset_s + spread.period_s,
-                    (spread.slot + 1) * spread.interval_s
-                )
-                - greatest(spread.offset_s, spread.slot * spread.interval_s)
+        spread.avg_kw
+        * (
+            least(
+                spread.offset_s + spread.period_s,
+                (spread.slot + 1) * spread.interval_s
             )
-            / spread.interval_s
-        ) as load_kw
+            - greatest(spread.offset_s, spread.slot * spread.interval_s)
+        )
+        / spread.interval_s as load_kw
     from (
         select
             placed.*,
@@ -187,15 +185,25 @@ direct_load as (
                 on reading_sums.grid_id = grids.grid_id
         ) as placed
     ) as spread
+
+),
+
+direct_load as (
+
+    select
+        spread_sums.grid_id,
+        spread_sums.transformer_id,
+        spread_sums.interval_start,
+        sum(spread_sums.load_kw) as load_kw
+    from spread_sums
     inner join checked_from
         on
-            spread.grid_id = checked_from.grid_id
-            and spread.first_slot + spread.slot * spread.interval_length
-            >= checked_from.starting_at
+            spread_sums.grid_id = checked_from.grid_id
+            and spread_sums.interval_start >= checked_from.starting_at
     group by
-        spread.grid_id,
-        spread.transformer_id,
-        spread.first_slot + spread.slot * spread.interval_length
+        spread_sums.grid_id,
+        spread_sums.transformer_id,
+        spread_sums.interval_start
 
 ),
 
