@@ -508,6 +508,11 @@ def sweep(
                 "build_s_per_m_readings": build_s / (n / 1e6),
                 "rollup_s_per_m_readings": rollup_s / (n / 1e6),
                 "slowest_nodes": slowest_nodes(result),
+                # every node, to compare sizes node by node
+                "node_seconds": {
+                    name.split(".", 2)[-1]: round(seconds, 3)
+                    for name, seconds in result.timings_s().items()
+                },
             }
         )
     return points

@@ -2,7 +2,8 @@
     percentile_cont(`fraction`) of the values of `sorted_array` (a float8[]
     sorted ascending, SQL expressions both), by the same arithmetic as
     PostgreSQL's own: position h = fraction x (n - 1) (0-based), the values
-    at floor(h) and ceil(h), linearly interpolated. Null for an empty or
+    at floor(h) and ceil(h), linearly interpolated, in float8 as there (a
+    numeric fraction would cost more per row). Null for an empty or
     null array. Lets a mart take exact percentiles of groups it has
     collected with array_agg in a hash aggregate (each group sorted on its
     own), instead of one sort of every value by group.
@@ -16,7 +17,7 @@
 {% macro evcap_percentile_cont_sorted(
     sorted_array, fraction_expression, value_count=none, rank_offset=none
 ) -%}
-    {%- set fraction = '(' ~ fraction_expression ~ ')' %}
+    {%- set fraction = 'cast(' ~ fraction_expression ~ ' as float8)' %}
     {%- set count = (
         '(' ~ value_count ~ ')' if value_count is not none
         else 'cardinality(' ~ sorted_array ~ ')'

@@ -23,6 +23,7 @@ import pandas as pd
 import psycopg
 import pytest
 
+from evcap.db import project_dir
 from evcap.dbt_runner import DbtResult, run_dbt
 from evcap.demo import DemoGrid, GridSpec, build_grid, load_grid, readings_frame
 from evcap.edm_standin import install_standin
@@ -488,21 +489,39 @@ def test_window_headroom_matches_pandas(built: Built) -> None:
 
 
 def test_headroom_profile_counts_local_hours(built: Built) -> None:
+    """Every statistic of the profile, from pandas over the readings.
+
+    Percentiles are pandas' linear interpolation (percentile_cont's); cells
+    used are the local weekdays with a used interval in the month-hour.
+    """
     expected = expected_load(built.grid, built.readings)
     expected = expected[expected["meter_coverage"] >= MIN_COVERAGE].copy()
     local = expected["interval_start"].dt.tz_convert("America/Vancouver")
     expected["local_month"] = local.dt.month
     expected["local_hour"] = local.dt.hour
+    expected["local_weekday"] = local.dt.weekday
     want = (
         expected.groupby(["grid_id", "transformer_id", "local_month", "local_hour"])
         .agg(
             intervals=("load_kw", "size"),
-            max_load_kw=("load_kw", "max"),
+            cells_used=("local_weekday", "nunique"),
+            min_load_kw=("load_kw", "min"),
+            p05_load_kw=("load_kw", lambda loads: loads.quantile(0.05)),
             p50_load_kw=("load_kw", "median"),
+            mean_load_kw=("load_kw", "mean"),
+            p95_load_kw=("load_kw", lambda loads: loads.quantile(0.95)),
+            max_load_kw=("load_kw", "max"),
         )
         .reset_index()
     )
-    got = _read(built.dsn, "select * from evcap.transformer_headroom_profile")
+    got = _read(
+        built.dsn,
+        # the mart, with the two statistics only its source keeps
+        "select profile.*, loads.p95_load_kw, loads.cells_used"
+        " from evcap.transformer_headroom_profile as profile"
+        " inner join evcap.int_transformer_profile_loads as loads"
+        " using (grid_id, transformer_id, local_month, local_hour)",
+    )
     merged = want.merge(
         got,
         on=["grid_id", "transformer_id", "local_month", "local_hour"],
@@ -512,8 +531,33 @@ def test_headroom_profile_counts_local_hours(built: Built) -> None:
     )
     assert (merged["_merge"] == "both").all()
     assert (merged["intervals_want"] == merged["intervals_got"]).all()
-    np.testing.assert_allclose(merged["max_load_kw_got"], merged["max_load_kw_want"])
-    np.testing.assert_allclose(merged["p50_load_kw_got"], merged["p50_load_kw_want"])
+    assert (merged["cells_used_want"] == merged["cells_used_got"]).all()
+    for statistic in ["min", "p05", "p50", "mean", "p95", "max"]:
+        np.testing.assert_allclose(
+            merged[f"{statistic}_load_kw_got"],
+            merged[f"{statistic}_load_kw_want"],
+            rtol=1e-9,
+            atol=1e-9,
+            err_msg=statistic,
+        )
+
+
+def test_seeds_have_statistics(built: Built) -> None:
+    """Every seed is analyzed as it is loaded (dbt_project.yml).
+
+    A table never analyzed (reltuples -1) is planned as hundreds of rows;
+    autovacuum never analyzes a seed of a few rows.
+    """
+    seeds = sorted(path.stem for path in (project_dir() / "seeds").glob("*.csv"))
+    got = _read(
+        built.dsn,
+        "select c.relname, c.reltuples from pg_class as c"
+        " inner join pg_namespace as n on c.relnamespace = n.oid"
+        " where n.nspname = 'evcap' and c.relkind = 'r'",
+    ).set_index("relname")["reltuples"]
+    assert set(seeds) <= set(got.index), sorted(set(seeds) - set(got.index))
+    never_analyzed = [seed for seed in seeds if got[seed] < 0]
+    assert not never_analyzed, never_analyzed
 
 
 # ------------------------------------------------------------ incremental

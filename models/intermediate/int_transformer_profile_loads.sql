@@ -48,116 +48,135 @@
     'grid_id', 'transformer_id', 'local_month', 'local_hour',
 ] %}
 
-{#- this table, or before its first build a relation with its columns -#}
-{%- set stored_table = this if is_incremental() else evcap_no_rows([
-    ('cells_built_at', 'timestamptz'),
-]) %}
+{#-
+    A full build reads every used cell once (no month-hours to find, no
+    stored rows to clear); an incremental run the month-hours it changed.
+    key_source: the CTE the final rows' keys come from.
+-#}
+{%- set key_source = 'recomputed' if is_incremental() else 'loads' %}
 
 with
 
-changed_cells as (
+{%- if is_incremental() %}
 
-    {#-
-        cells written since this table was last built (an index range on
-        built_at; every cell before the first build)
-    -#}
-    select
-        {%- for column in profile_key %}
-            changed.{{ column }}{% if not loop.last %},{% endif %}
-        {%- endfor %}
-    from {{ ref('int_transformer_load_cells') }} as changed
-    where
-        changed.built_at > coalesce(
-            (
-                select max(kept.cells_built_at) as newest_cells_built_at
-                from {{ stored_table }} as kept
-            ),
-            '-infinity'
-        )
+    changed_cells as (
 
-),
+        {#- cells written since this table was last built (an index range) -#}
+        select
+            {%- for column in profile_key %}
+                changed.{{ column }}{% if not loop.last %},{% endif %}
+            {%- endfor %}
+        from {{ ref('int_transformer_load_cells') }} as changed
+        where
+            changed.built_at > coalesce(
+                (
+                    select max(kept.cells_built_at) as newest_cells_built_at
+                    from {{ this }} as kept
+                ),
+                '-infinity'
+            )
 
-recomputed as materialized (
+    ),
 
-    {#- month-hours with a changed cell -#}
-    select distinct
-        {%- for column in profile_key %}
-            {{ column }}{% if not loop.last %},{% endif %}
-        {%- endfor %}
-    from changed_cells
+    recomputed as materialized (
 
-),
+        {#- month-hours with a changed cell -#}
+        select distinct
+            {%- for column in profile_key %}
+                {{ column }}{% if not loop.last %},{% endif %}
+            {%- endfor %}
+        from changed_cells
 
-recomputed_months as (
+    ),
 
-    select distinct
-        grid_id,
-        transformer_id,
-        local_month
-    from recomputed
+    recomputed_months as (
 
-),
+        select distinct
+            grid_id,
+            transformer_id,
+            local_month
+        from recomputed
 
-month_cells as (
+    ),
 
-    {#-
-        the used cells of each recomputed transformer and month: on one
-        node an index range each (the cells' unique index); on Citus a
-        co-located join on the shards (no LATERAL into them)
-    -#}
-    select
-        {%- for column in profile_key %}
-            cells_of_month.{{ column }},
-        {%- endfor %}
-        cells_of_month.built_at,
-        cells_of_month.loads_kw
-    from
-        recomputed_months
-    {%- if evcap_is_citus() %}
-        inner join {{ ref('int_transformer_load_cells') }} as cells_of_month
-            on
-                recomputed_months.grid_id = cells_of_month.grid_id
-                and recomputed_months.transformer_id
-                = cells_of_month.transformer_id
-                and recomputed_months.local_month = cells_of_month.local_month
-                and cells_of_month.intervals_used > 0
-    {%- else %}
-        cross join
-            lateral (
-                select
-                    {%- for column in profile_key %}
-                        month_cell.{{ column }},
-                    {%- endfor %}
-                    month_cell.built_at,
-                    month_cell.loads_kw
-                from {{ ref('int_transformer_load_cells') }} as month_cell
-                where
-                    month_cell.grid_id = recomputed_months.grid_id
-                    and month_cell.transformer_id
-                    = recomputed_months.transformer_id
-                    and month_cell.local_month = recomputed_months.local_month
-                    and month_cell.intervals_used > 0
-                -- keeps the probe a probe (not pulled up into a hash join)
-                offset 0  -- noqa: AM09
-            ) as cells_of_month
-    {%- endif %}
+    month_cells as (
 
-),
+        {#-
+            the used cells of each recomputed transformer and month: on one
+            node an index range each (the cells' unique index); on Citus a
+            co-located join on the shards (no LATERAL into them)
+        -#}
+        select
+            {%- for column in profile_key %}
+                cells_of_month.{{ column }},
+            {%- endfor %}
+            cells_of_month.built_at,
+            cells_of_month.loads_kw
+        from
+            recomputed_months
+        {%- if evcap_is_citus() %}
+            inner join {{ ref('int_transformer_load_cells') }} as cells_of_month
+                on
+                    recomputed_months.grid_id = cells_of_month.grid_id
+                    and recomputed_months.transformer_id
+                    = cells_of_month.transformer_id
+                    and recomputed_months.local_month = cells_of_month.local_month
+                    and cells_of_month.intervals_used > 0
+        {%- else %}
+            cross join
+                lateral (
+                    select
+                        {%- for column in profile_key %}
+                            month_cell.{{ column }},
+                        {%- endfor %}
+                        month_cell.built_at,
+                        month_cell.loads_kw
+                    from {{ ref('int_transformer_load_cells') }} as month_cell
+                    where
+                        month_cell.grid_id = recomputed_months.grid_id
+                        and month_cell.transformer_id
+                        = recomputed_months.transformer_id
+                        and month_cell.local_month = recomputed_months.local_month
+                        and month_cell.intervals_used > 0
+                    -- keeps the probe a probe (not pulled up into a hash join)
+                    offset 0  -- noqa: AM09
+                ) as cells_of_month
+        {%- endif %}
 
-recomputed_cells as (
+    ),
 
-    {#- the used weekday cells of every recomputed month-hour -#}
-    select
-        {%- for column in profile_key %}
-            recomputed.{{ column }},
-        {%- endfor %}
-        month_cells.built_at,
-        month_cells.loads_kw
-    from recomputed
-    inner join month_cells
-        on {{ evcap_keys_equal('recomputed', 'month_cells', profile_key) }}
+    recomputed_cells as (
 
-),
+        {#- the used weekday cells of every recomputed month-hour -#}
+        select
+            {%- for column in profile_key %}
+                recomputed.{{ column }},
+            {%- endfor %}
+            month_cells.built_at,
+            month_cells.loads_kw
+        from recomputed
+        inner join month_cells
+            on {{ evcap_keys_equal('recomputed', 'month_cells', profile_key) }}
+
+    ),
+
+{%- else %}
+
+    recomputed_cells as (
+
+        {#- every used cell (a full build) -#}
+        select
+            {%- for column in profile_key %}
+                cells.{{ column }},
+            {%- endfor %}
+            cells.built_at,
+            cells.loads_kw
+        from {{ ref('int_transformer_load_cells') }} as cells
+        where cells.intervals_used > 0
+
+    ),
+
+{%- endif %}
 
 cells_per_month_hour as (
 
@@ -202,7 +221,7 @@ final as (
 
     select
         {%- for column in profile_key %}
-            recomputed.{{ column }},
+            {{ key_source }}.{{ column }},
         {%- endfor %}
         loads.intervals,
         loads.min_load_kw,
@@ -213,14 +232,18 @@ final as (
         loads.max_load_kw,
         cells_per_month_hour.cells_used,
         cells_per_month_hour.cells_built_at
-    from recomputed
+    {%- if is_incremental() %}
+        -- a month-hour left without used cells: null statistics (deleted)
+        from recomputed
+        left join loads
+            on {{ evcap_keys_equal('recomputed', 'loads', profile_key) }}
+    {%- else %}
+        from loads
+    {%- endif %}
     left join cells_per_month_hour
         on {{ evcap_keys_equal(
-            'recomputed', 'cells_per_month_hour', profile_key
+            key_source, 'cells_per_month_hour', profile_key
         ) }}
-    left join loads
-        on
-            {{ evcap_keys_equal('recomputed', 'loads', profile_key) }}
 
 )
 
