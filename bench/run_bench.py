@@ -265,10 +265,17 @@ def rollup_seconds(result: DbtResult) -> float:
     return sum(found.values())
 
 
+def node_seconds(result: DbtResult) -> dict[str, float]:
+    """Every node's time in ``result``, by name (its id without type and project)."""
+    return {
+        unique_id.split(".", 2)[-1]: round(seconds, 3)
+        for unique_id, seconds in result.timings_s().items()
+    }
+
+
 def slowest_nodes(result: DbtResult, n: int = 6) -> list[tuple[str, float]]:
     """The ``n`` nodes that took longest in ``result`` (name, seconds)."""
-    timings = sorted(result.timings_s().items(), key=lambda kv: -kv[1])
-    return [(k.split(".", 2)[-1], round(v, 3)) for k, v in timings[:n]]
+    return sorted(node_seconds(result).items(), key=lambda kv: -kv[1])[:n]
 
 
 def bare_sql_rollup(dsn: str, work_mem: str) -> float:
@@ -509,10 +516,7 @@ def sweep(
                 "rollup_s_per_m_readings": rollup_s / (n / 1e6),
                 "slowest_nodes": slowest_nodes(result),
                 # every node, to compare sizes node by node
-                "node_seconds": {
-                    name.split(".", 2)[-1]: round(seconds, 3)
-                    for name, seconds in result.timings_s().items()
-                },
+                "node_seconds": node_seconds(result),
             }
         )
     return points

@@ -74,9 +74,9 @@
     Where recomputed pairs read their cells: an incremental run on one node
     the cells of their transformers only (CTE recomputed_transformer_cells)
 -#}
+{%- set probe_recomputed_cells = is_incremental() and not evcap_is_citus() %}
 {%- set recomputed_cells_source = (
-    'recomputed_transformer_cells'
-    if is_incremental() and not evcap_is_citus()
+    'recomputed_transformer_cells' if probe_recomputed_cells
     else ref('int_transformer_load_cells')
 ) %}
 
@@ -469,7 +469,7 @@ recomputed_pairs as materialized (
 
 ),
 
-{%- if is_incremental() and not evcap_is_citus() %}
+{%- if probe_recomputed_cells %}
 
     recomputed_transformer_cells as (
 
@@ -483,7 +483,15 @@ recomputed_pairs as materialized (
         ) as recomputed_transformers
         cross join
             lateral (
-                select probed.*
+                {#- what recomputed_loads reads (not the replaced loads) -#}
+                select
+                    probed.grid_id,
+                    probed.transformer_id,
+                    probed.local_month,
+                    probed.local_isodow,
+                    probed.local_hour,
+                    probed.intervals_used,
+                    probed.loads_kw
                 from {{ ref('int_transformer_load_cells') }} as probed
                 where
                     probed.grid_id = recomputed_transformers.grid_id
