@@ -9,7 +9,8 @@
       the rows in, builds `indexes` on the parent (PostgreSQL builds them on
       every partition, and on every partition created later) and analyzes
       it. On an incremental run the table is already partitioned (relkind
-      'p') and the hook does nothing. A full refresh first drops dbt's
+      'p') and the hook does nothing. The table's and its columns' comments
+      (dbt's persist_docs, written before the hook) are kept. A full refresh first drops dbt's
       backup of the previous table, whose partitions hold the same names.
     - evcap_create_month_partitions(target, source, column) creates the
       partitions that rows of `source` need and the target lacks; the
@@ -65,8 +66,19 @@
         end if;
         drop table if exists {{ backup }} cascade;
         alter table {{ relation }} rename to {{ adapter.quote(plain.identifier) }};
-        create table {{ relation }} (like {{ plain }} including defaults)
+        -- comments too: dbt wrote the model's docs (persist_docs) on the
+        -- plain table before this hook
+        create table {{ relation }} (
+            like {{ plain }} including defaults including comments
+        )
         partition by range ({{ adapter.quote(column) }});
+        execute format(
+            'comment on table %s is %L',
+            {{ evcap_text_literal(relation) }},
+            obj_description(
+                to_regclass({{ evcap_text_literal(plain) }}), 'pg_class'
+            )
+        );
         {{ evcap_month_partition_loop(
             relation.schema,
             relation.identifier,

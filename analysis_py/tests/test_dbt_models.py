@@ -12,6 +12,7 @@ expectation.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -58,6 +59,15 @@ CASES = {
 
 def _dbt(args: list[str], dsn: str, target: Path, **kwargs: Any) -> DbtResult:
     return run_dbt(args, dsn, target_path=target, **kwargs)
+
+
+def _test_results(result: DbtResult) -> list[dict[str, Any]]:
+    """The data tests' entries of a dbt run's results (not its hooks')."""
+    return [
+        r
+        for r in result.run_results.get("results", [])
+        if r["unique_id"].startswith("test.")
+    ]
 
 
 def _read(dsn: str, query: str) -> pd.DataFrame:
@@ -244,6 +254,7 @@ class Built:
     readings: pd.DataFrame
     dsn: str
     build: DbtResult
+    target: Path
 
 
 @pytest.fixture(scope="module", params=list(CASES))
@@ -263,7 +274,7 @@ def built(
         load_grid(conn, grid, "edm", progress=False)
     target = tmp_path_factory.mktemp(f"dbt-{name}")
     result = _dbt(["build"], dsn, target)
-    return Built(name, spec, grid, readings_frame(grid, spec), dsn, result)
+    return Built(name, spec, grid, readings_frame(grid, spec), dsn, result, target)
 
 
 # ------------------------------------------------------------------ tests
@@ -558,6 +569,104 @@ def test_seeds_have_statistics(built: Built) -> None:
     assert set(seeds) <= set(got.index), sorted(set(seeds) - set(got.index))
     never_analyzed = [seed for seed in seeds if got[seed] < 0]
     assert not never_analyzed, never_analyzed
+
+
+def test_descriptions_are_database_comments(built: Built) -> None:
+    """Every model's description and every documented column's are comments.
+
+    persist_docs runs through macros/evcap_persist_docs.sql (one statement
+    per model); compared with the descriptions in dbt's manifest.
+    """
+    manifest = json.loads((built.target / "manifest.json").read_text())
+    comments = _read(
+        built.dsn,
+        "select c.relname, a.attname, d.description"
+        " from pg_description as d"
+        " inner join pg_class as c on d.objoid = c.oid"
+        " inner join pg_namespace as n on c.relnamespace = n.oid"
+        " left join pg_attribute as a"
+        "  on a.attrelid = c.oid and a.attnum = d.objsubid and d.objsubid > 0"
+        " where n.nspname = 'evcap' and d.classoid = 'pg_class'::regclass",
+    )
+    got = {
+        (row.relname, row.attname if isinstance(row.attname, str) else None): (
+            row.description
+        )
+        for row in comments.itertuples(index=False)
+    }
+    expected: dict[tuple[str, str | None], str] = {}
+    for node in manifest["nodes"].values():
+        if node["resource_type"] != "model" or node["package_name"] != "evcap":
+            continue
+        if node["config"]["materialized"] == "ephemeral":
+            continue
+        expected[(node["alias"], None)] = node["description"]
+        for column, spec in node["columns"].items():
+            expected[(node["alias"], column)] = spec["description"]
+    assert len(expected) > 100
+    missing = [key for key in expected if key not in got]
+    assert not missing, missing[:20]
+    wrong = [key for key, text in expected.items() if got[key] != text]
+    assert not wrong, wrong[:20]
+
+
+def test_not_null_columns_reports_each_null_column(
+    built: Built, tmp_path: Path
+) -> None:
+    """The generic test not_null_columns fails with a row per column with nulls.
+
+    Nulls are written into the built int_grid_elements_linked (two is_open,
+    one upstream_state) and put back afterwards; dbt runs the model's
+    not_null_columns test, then its compiled SQL is read here for the rows.
+    """
+    table = "evcap.int_grid_elements_linked"
+    with psycopg.connect(built.dsn) as conn:
+        conn.execute(f"create temp table kept as select * from {table}")
+        keys = conn.execute(
+            f"select grid_id, element_id from {table} order by 1, 2 limit 2"
+        ).fetchall()
+        conn.commit()
+        try:
+            for grid_id, element_id in keys:
+                conn.execute(
+                    f"update {table} set is_open = null"
+                    " where grid_id = %s and element_id = %s",
+                    (grid_id, element_id),
+                )
+            conn.execute(
+                f"update {table} set upstream_state = null"
+                " where grid_id = %s and element_id = %s",
+                keys[0],
+            )
+            conn.commit()
+            result = _dbt(
+                [
+                    "test",
+                    "--select",
+                    "int_grid_elements_linked,test_name:not_null_columns",
+                ],
+                built.dsn,
+                tmp_path,
+                check=False,
+            )
+            assert result.returncode != 0, result.output[-2000:]
+            (failed,) = _test_results(result)
+            assert failed["status"] == "fail"
+            assert failed["failures"] == 2
+            compiled = next((tmp_path / "compiled").rglob("not_null_columns_*.sql"))
+            rows = conn.execute(compiled.read_text()).fetchall()
+            assert sorted(rows) == [("is_open", 2), ("upstream_state", 1)]
+        finally:
+            conn.rollback()
+            conn.execute(f"delete from {table}")
+            conn.execute(f"insert into {table} select * from kept")
+            conn.commit()
+    passing = _dbt(
+        ["test", "--select", "int_grid_elements_linked,test_name:not_null_columns"],
+        built.dsn,
+        tmp_path / "again",
+    )
+    assert [r["status"] for r in _test_results(passing)] == ["pass"]
 
 
 # ------------------------------------------------------------ incremental
