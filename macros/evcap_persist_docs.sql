@@ -10,8 +10,15 @@
     commented without asking: a column documented in YAML that the model no
     longer has fails the model ("column ... does not exist") instead of a
     warning a nightly log hides.
+
+    Only evcap's own models: in a host project that dispatches the dbt
+    namespace to evcap (README, "As a dbt package"), the host's models keep
+    dbt's default (default__persist_docs: a warning, not a failure).
 -#}
 {% macro postgres__persist_docs(relation, model, for_relation, for_columns) -%}
+    {%- if model.package_name != 'evcap' -%}
+        {{ return(dbt.default__persist_docs(relation, model, for_relation, for_columns)) }}
+    {%- endif -%}
     {%- set comments = [] -%}
     {%- if for_relation and config.persist_relation_docs() and model.description -%}
         {%- do comments.append(alter_relation_comment(relation, model.description)) -%}

@@ -4,7 +4,9 @@ A utility's analytics team lists evcap in its own ``packages.yml`` (here by
 local path), sets evcap's vars in its own ``dbt_project.yml`` and builds.
 The marts land in its target schema with its vars, and the model and column
 descriptions are database comments (``persist_docs``), read back from
-``pg_description``.
+``pg_description``. evcap's one-statement ``persist_docs`` (which fails a
+model whose documented column is missing) applies to evcap's models only:
+the host's own models keep dbt's default, a warning.
 """
 
 from __future__ import annotations
@@ -60,6 +62,11 @@ def test_evcap_as_a_dbt_package_with_its_own_vars(pg_dsn: str, tmp_path: Path) -
                         "search_order": ["utility_analytics", "evcap", "dbt"],
                     }
                 ],
+                "models": {
+                    "utility_analytics": {
+                        "+persist_docs": {"relation": True, "columns": True}
+                    }
+                },
                 "vars": {
                     "evcap": {
                         "edm_schema": "source_edm",
@@ -73,6 +80,29 @@ def test_evcap_as_a_dbt_package_with_its_own_vars(pg_dsn: str, tmp_path: Path) -
     (root / "packages.yml").write_text(
         yaml.safe_dump({"packages": [{"local": str(project_dir())}]})
     )
+    # the host's own model documents a column it does not have
+    (root / "models").mkdir()
+    (root / "models" / "transformers_per_grid.sql").write_text(
+        "select grid_id, count(*) as transformers_count\n"
+        "from {{ ref('dim_transformers') }}\ngroup by grid_id\n"
+    )
+    (root / "models" / "transformers_per_grid.yml").write_text(
+        yaml.safe_dump(
+            {
+                "version": 2,
+                "models": [
+                    {
+                        "name": "transformers_per_grid",
+                        "description": "Transformers per grid.",
+                        "columns": [
+                            {"name": "transformers_count", "description": "Count."},
+                            {"name": "retired_column", "description": "Gone."},
+                        ],
+                    }
+                ],
+            }
+        )
+    )
     env = dbt_env(pg_dsn, target_schema="analytics")
     env["DBT_PROFILES_DIR"] = str(project_dir())  # profile `evcap` reads PG*
     env["DBT_TARGET_PATH"] = str(root / "target")
@@ -80,7 +110,8 @@ def test_evcap_as_a_dbt_package_with_its_own_vars(pg_dsn: str, tmp_path: Path) -
     env.pop("DBT_PROJECT_DIR", None)
     _dbt(["deps"], root, env)
     assert (root / "dbt_packages" / "evcap").exists()
-    _dbt(["build"], root, env)
+    build_log = _dbt(["build"], root, env)
+    assert "not present in the database: retired_column" in build_log
 
     with psycopg.connect(pg_dsn) as conn:
         rows = conn.execute(
@@ -107,6 +138,13 @@ def test_evcap_as_a_dbt_package_with_its_own_vars(pg_dsn: str, tmp_path: Path) -
             "a.attnum) from pg_attribute a where a.attrelid = "
             "'analytics.dim_transformers'::regclass and a.attname = 'capacity_kw'"
         ).fetchone()
+        host_comment = conn.execute(
+            "select col_description('analytics.transformers_per_grid'::regclass, "
+            "a.attnum) from pg_attribute a where a.attrelid = "
+            "'analytics.transformers_per_grid'::regclass "
+            "and a.attname = 'transformers_count'"
+        ).fetchone()
+    assert host_comment == ("Count.",)
     models = yaml.safe_load(
         (project_dir() / "models" / "marts" / "_marts__models.yml").read_text()
     )
