@@ -54,6 +54,8 @@ def test_make_bench_quick_runs_from_an_empty_database(
     assert main["incremental_build_s"] > 0
     assert main["appended_readings"] > 0
     assert main["prototype_queries"] > 0
+    assert main["rollup_models_s"] > 0  # alone, a run of the roll-up models
+    assert main["rollup_models_in_full_build_s"] > 0
     assert [p["meters"] for p in report["sweep"]] == [100, 300, 1000]
     assert all(p["readings"] > 0 for p in report["sweep"])
     names = [c["name"] for c in report["checks"]]
