@@ -278,22 +278,47 @@ per_reading_start as materialized (
         -- the meter's consumer channels (one meter per group, or none)
         {{ meter_valid_ranges }} as consumer_valid_ranges
     from (
+        {#-
+            Only what the group reads goes through its sort of every
+            reading, the valid ranges only where a channel group needs them.
+            Unfenced, the planner carried every column the channel group's
+            case reads (the ranges array, the interval, the meter) through
+            the sort: 2.33 GB spilled on the bench year against 0.85 GB
+            fenced (offset 0), 30.5-32.9 s against 29.5-29.8 s for the
+            statement. On Citus no fence: the group runs on the shards,
+            which a fenced subquery would prevent.
+        -#}
         select
-            *,
+            feeding_key,
+            channel_group,
+            interval_start,
+            period_s,
+            avg_kw,
+            is_consumer,
             case
-                -- a whole interval of the grid, of a meter with one channel
-                when
-                    consumer_channels <= 1
-                    and period_s = interval_s
-                    and interval_start = date_bin(
-                        interval_length,
-                        interval_start,
-                        timestamptz '2000-01-01'
-                    )
-                    then 0
-                else meter_key
-            end as channel_group
-        from readings
+                when channel_group <> 0 then consumer_valid_ranges
+            end as consumer_valid_ranges
+        from (
+            select
+                *,
+                case
+                    -- a whole interval of the grid, of a meter with one channel
+                    when
+                        consumer_channels <= 1
+                        and period_s = interval_s
+                        and interval_start = date_bin(
+                            interval_length,
+                            interval_start,
+                            timestamptz '2000-01-01'
+                        )
+                        then 0
+                    else meter_key
+                end as channel_group
+            from readings
+        ) as classified
+        {%- if not evcap_is_citus() %}
+            offset 0  -- noqa: AM09
+        {%- endif %}
     ) as grouped
     group by feeding_key, channel_group, interval_start, period_s
     -- rows only where at least one reading is valid
