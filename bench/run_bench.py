@@ -29,8 +29,8 @@ On the main grid (2,000 meters x 1 year, hourly):
 
 Then a size sweep at a fixed number of readings (2,000 / 20,000 / 100,000
 meters, fewer days for more meters): the generator's readings per second and
-seconds per million readings of the roll-up models and of the whole full
-build.
+seconds per million readings of the roll-up models (their times inside the
+full build, alike at every size) and of the whole full build.
 
 Usage: ``make bench`` (``make bench BENCH_ARGS=--quick`` for a small run that
 checks the bench works, in a few minutes) or ``.venv/bin/python
@@ -70,10 +70,10 @@ RESULTS_DIR = BENCH_DIR / "results"
 BENCH_DATABASE = "evcap_bench"
 EDM = "edm"
 TARGET = "evcap"
-# Topology models, the data source map and the load table (the roll-up), and
-# the fct_transformer_load view over it.
 # The roll-up models and their parents, selected for a run of them alone.
 ROLLUP_SELECTOR = "+int_transformer_loads_rolled_up fct_transformer_load"
+# Topology models, the data source map and the load table (the roll-up), and
+# the fct_transformer_load view over it.
 ROLLUP_MODEL_PATTERN = re.compile(
     r"^model\.evcap\.("
     r"int_grid_elements_linked|int_elements_walked_to_transformers"

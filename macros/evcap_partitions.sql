@@ -10,8 +10,9 @@
       every partition, and on every partition created later) and analyzes
       it. On an incremental run the table is already partitioned (relkind
       'p') and the hook does nothing. The table's and its columns' comments
-      (dbt's persist_docs, written before the hook) are kept. A full refresh first drops dbt's
-      backup of the previous table, whose partitions hold the same names.
+      (dbt's persist_docs, written before the hook) are kept. A full
+      refresh first drops dbt's backup of the previous table, whose
+      partitions hold the same names.
     - evcap_create_month_partitions(target, source, column) creates the
       partitions that rows of `source` need and the target lacks; the
       incremental strategy evcap_replace_since runs it before its insert.
