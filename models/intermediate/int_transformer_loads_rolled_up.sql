@@ -114,17 +114,15 @@
 
 {#-
     Citus has no partial max() of an array of ranges: there the same value
-    goes through text, so the aggregate still runs on the shards.
+    goes through text, so the aggregate still runs on the shards. The
+    ranges are null outside channel groups (per_reading_start), so max()
+    needs no filter.
 -#}
 {%- set meter_valid_ranges -%}
     {%- if evcap_is_citus() -%}
-        cast(
-            max(cast(consumer_valid_ranges as text)) filter (
-                where channel_group <> 0
-            ) as tstzrange []
-        )
+        cast(max(cast(consumer_valid_ranges as text)) as tstzrange [])
     {%- else -%}
-        max(consumer_valid_ranges) filter (where channel_group <> 0)
+        max(consumer_valid_ranges)
     {%- endif -%}
 {%- endset %}
 
