@@ -12,25 +12,10 @@
 
 
 {#-
-    True when local timestamp `local_ts` is inside the charging window whose
-    seed row is `windows` (month, hour and ISO weekday ranges, inclusive,
-    wrapping when start > end).
--#}
-{% macro evcap_window_contains(windows, local_ts) -%}
-    {{ evcap_window_contains_cell(
-        windows,
-        'extract(month from ' ~ local_ts ~ ')',
-        'extract(hour from ' ~ local_ts ~ ')',
-        'extract(isodow from ' ~ local_ts ~ ')',
-    ) }}
-{%- endmacro %}
-
-
-{#-
     True when the calendar cell (local month, local hour, ISO weekday: SQL
     integer expressions) lies inside the charging window whose seed row is
-    `windows`: the same ranges as evcap_window_contains, on a cell of
-    int_transformer_load_cells instead of a timestamp.
+    `windows` (month, hour and ISO weekday ranges, inclusive, wrapping when
+    start > end).
 -#}
 {% macro evcap_window_contains_cell(windows, month, hour, isodow) -%}
     (

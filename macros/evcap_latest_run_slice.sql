@@ -19,7 +19,8 @@
 
 
 {#-
-    The `rebuilt_at` of the latest run of `relation`'s model, as SQL. When
+    The `rebuilt_at` (or the run stamp in `stamp_column`, e.g. the load
+    cells' built_at) of the latest run of `relation`'s model, as SQL. When
     the model ran in this dbt invocation (`dbt build`: its tests run after
     it), this run's stamp, even if the run wrote no row: rows a run
     recomputes to the same values keep their older stamps (macros/
@@ -35,7 +36,7 @@
     the table exists (parse, `dbt compile`) or for a subquery, the newest
     stamp as a scalar subquery.
 -#}
-{% macro evcap_latest_rebuilt_at(relation) -%}
+{% macro evcap_latest_rebuilt_at(relation, stamp_column='rebuilt_at') -%}
     {%- set stored = none -%}
     {%- if execute and relation.identifier is defined -%}
         {%- set stored = load_relation(relation) -%}
@@ -44,7 +45,7 @@
         {{ evcap_run_started_at() }}
     {%- elif stored is not none -%}
         {%- set found = run_query(
-            'select cast(max(rebuilt_at) as text) from ' ~ stored
+            'select cast(max(' ~ stamp_column ~ ') as text) from ' ~ stored
         ) -%}
         {%- set latest = found.columns[0].values()[0] -%}
         {%- if latest is none -%}
@@ -53,7 +54,7 @@
             cast('{{ latest }}' as timestamptz)
         {%- endif -%}
     {%- else -%}
-        (select max(latest.rebuilt_at) from {{ relation }} as latest)
+        (select max(latest.{{ stamp_column }}) from {{ relation }} as latest)
     {%- endif -%}
 {%- endmacro %}
 
@@ -75,12 +76,23 @@
 
 {#-
     The rows a generic data test reads: all of `model`, or with
-    `latest_run_only` the slice the latest run rewrote (a subquery). dbt's
-    own `where` config cannot reference the model itself, so the generic
-    tests of this project take this argument instead.
+    `latest_run_only` the slice the latest run rewrote (a subquery), or with
+    `latest_run_stamp` (a column holding the run_started_at of the run that
+    wrote each row, for tables keyed by something other than time, e.g. the
+    load cells' built_at) the rows the latest run wrote. dbt's own `where`
+    config cannot reference the model itself, so the generic tests of this
+    project take these arguments instead.
 -#}
-{% macro evcap_test_rows(model, latest_run_only=false) -%}
-    {%- if latest_run_only -%}
+{% macro evcap_test_rows(model, latest_run_only=false, latest_run_stamp=none) -%}
+    {%- if latest_run_stamp -%}
+        (
+            select *
+            from {{ model }}
+            where {{ latest_run_stamp }} = {{
+                evcap_latest_rebuilt_at(model, latest_run_stamp)
+            }}
+        )
+    {%- elif latest_run_only -%}
         (
             select *
             from {{ model }}

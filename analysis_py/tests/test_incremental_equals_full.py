@@ -501,10 +501,30 @@ def test_incremental_equals_full_after_random_edit_sequences(
     assert not differences, (edits, sorted(differences), differences)
 
 
+# Makes one used cell's min load exceed its max, among the cells whose
+# built_at is {stamp} the newest one (the latest run's).
+CORRUPT_ONE_CELL = """
+    update evcap.int_transformer_load_cells as cell
+    set min_load_kw = cell.max_load_kw + 1
+    where (cell.grid_id, cell.transformer_id, cell.local_month,
+           cell.local_isodow, cell.local_hour) = (
+        select picked.grid_id, picked.transformer_id, picked.local_month,
+            picked.local_isodow, picked.local_hour
+        from evcap.int_transformer_load_cells as picked
+        where picked.intervals_used > 0
+          and picked.built_at {stamp} (
+              select max(newest.built_at)
+              from evcap.int_transformer_load_cells as newest
+          )
+        limit 1
+    )
+"""
+
+
 def test_fact_tests_check_the_slice_the_latest_run_rewrote(
     baseline: Baseline, tmp_path: Path
 ) -> None:
-    """A wrong row the latest run wrote fails the tests; an old one is not read."""
+    """A wrong row or cell the latest run wrote fails a test; an old one is not read."""
     name = f"evcap_test_slice_{uuid.uuid4().hex[:8]}"
     with _admin(baseline.server) as conn:
         conn.execute(
@@ -525,6 +545,7 @@ def test_fact_tests_check_the_slice_the_latest_run_rewrote(
             "--select",
             "assert_energy_conservation",
             "int_transformer_loads_rolled_up,test_type:data",
+            "int_transformer_load_cells,test_type:data",
         ]
 
         def failing_tests() -> int:
@@ -554,6 +575,8 @@ def test_fact_tests_check_the_slice_the_latest_run_rewrote(
                 " where interval_start = %s",
                 (first,),
             )
+            # A calendar cell an earlier run wrote: not read, so not caught.
+            conn.execute(CORRUPT_ONE_CELL.format(stamp="<"))
             conn.commit()
         assert failing_tests() == 0
         with psycopg.connect(dsn) as conn:
@@ -563,8 +586,11 @@ def test_fact_tests_check_the_slice_the_latest_run_rewrote(
                 " where interval_start = %s",
                 (latest,),
             )
+            # A calendar cell the latest run wrote.
+            conn.execute(CORRUPT_ONE_CELL.format(stamp="="))
             conn.commit()
-        # Energy conservation and load = consumer - producer both catch it.
-        assert failing_tests() == 2
+        # Energy conservation and load = consumer - producer catch the load
+        # row, the cells' min <= max test the cell.
+        assert failing_tests() == 3
     finally:
         _drop(baseline.server, name)

@@ -13,6 +13,9 @@
                 'local_hour',
             ], 'unique': true},
             {'columns': ['built_at']},
+            {'columns': ['grid_id', 'first_interval_start']},
+            {'columns': ['grid_id', 'last_interval_start']},
+            {'columns': ['grid_id', 'period_s']},
         ],
         meta={
             'evcap_distribution': {
@@ -56,6 +59,10 @@
     comparing every cell. Tombstones are never rewritten (only a cell with
     rows again replaces one) and a full refresh drops them; at most one per
     cell that ever had rows.
+
+    Indexes: the cell key, built_at, and (grid_id, first_interval_start),
+    (grid_id, last_interval_start), (grid_id, period_s) for the window
+    mart's span of each grid (an index probe, not a scan of every cell).
 -#}
 
 {#- the load table's columns the cells are built from -#}
@@ -561,7 +568,7 @@ written as (
         aggregated.max_load_kw,
         aggregated.loads_kw,
         loads_rebuilt_at.newest_rebuilt_at as loads_rebuilt_at,
-        current_timestamp as built_at
+        {{ evcap_run_started_at() }} as built_at
     from aggregated
     inner join grids
         on aggregated.grid_id = grids.grid_id
@@ -582,7 +589,7 @@ written as (
         cast(null as float8) as max_load_kw,
         cast(null as float8 []) as loads_kw,
         loads_rebuilt_at.newest_rebuilt_at as loads_rebuilt_at,
-        current_timestamp as built_at
+        {{ evcap_run_started_at() }} as built_at
     from emptied_cells
     inner join grids
         on emptied_cells.grid_id = grids.grid_id
@@ -605,7 +612,7 @@ final as (
             replaced.built_at as previous_built_at
         {%- else %}
             cast(null as float8 []) as previous_loads_kw,
-            current_timestamp as previous_built_at
+            {{ evcap_run_started_at() }} as previous_built_at
         {%- endif %}
     from written
     {%- if is_incremental() and evcap_is_citus() %}

@@ -32,12 +32,6 @@
 
 with
 
-cells as (
-
-    select * from {{ ref('int_transformer_load_cells') }}
-
-),
-
 transformers as (
 
     select
@@ -57,17 +51,47 @@ windows as (
 
 grid_spans as (
 
-    select
-        cells.grid_id,
-        min(cells.first_interval_start) as first_start,
-        max(cells.last_interval_start) as last_start,
-        min(cells.period_s) as period_s
-    from cells
-    inner join transformers
-        on
-            cells.grid_id = transformers.grid_id
-            and cells.transformer_id = transformers.transformer_id
-    group by cells.grid_id
+    {#-
+        Per grid: the first and last interval and the shortest period of
+        its transformers' calendar cells (tombstones, with no interval, left
+        out). On one node three index probes per grid (indexes of
+        int_transformer_load_cells): the first cell in each order whose
+        transformer is in dim_transformers, not a scan of every cell (the
+        grid x 2,016 cells, each night). On Citus, whose shards a correlated
+        subquery cannot probe, one aggregate over the cells.
+    -#}
+    {%- if evcap_is_citus() %}
+        select
+            cells.grid_id,
+            min(cells.first_interval_start) as first_start,
+            max(cells.last_interval_start) as last_start,
+            min(cells.period_s) as period_s
+        from {{ ref('int_transformer_load_cells') }} as cells
+        inner join transformers
+            on
+                cells.grid_id = transformers.grid_id
+                and cells.transformer_id = transformers.transformer_id
+        group by cells.grid_id
+    {%- else %}
+        select
+            grids.grid_id,
+            first_cell.first_start,
+            last_cell.last_start,
+            shortest_cell.shortest_period_s as period_s
+        from {{ ref('int_grids_configured') }} as grids
+        cross join {{ evcap_first_live_cell(
+            'first_interval_start', 'asc', 'first_start',
+            'grids.grid_id', 'transformers',
+        ) }} as first_cell
+        cross join {{ evcap_first_live_cell(
+            'last_interval_start', 'desc', 'last_start',
+            'grids.grid_id', 'transformers',
+        ) }} as last_cell
+        cross join {{ evcap_first_live_cell(
+            'period_s', 'asc', 'shortest_period_s',
+            'grids.grid_id', 'transformers',
+        ) }} as shortest_cell
+    {%- endif %}
 
 ),
 
@@ -90,18 +114,38 @@ grid_intervals as (
 
 ),
 
+calendar_cells as (
+
+    {#- The calendar's intervals per cell (local month, weekday, hour). #}
+    select
+        grid_id,
+        cast(extract(month from interval_local) as integer) as local_month,
+        cast(extract(isodow from interval_local) as integer) as local_isodow,
+        cast(extract(hour from interval_local) as integer) as local_hour,
+        count(*) as intervals
+    from grid_intervals
+    group by grid_id, local_month, local_isodow, local_hour
+
+),
+
 intervals_per_window as (
 
+    {#-
+        A window's calendar intervals: those of its cells
+        (int_charging_window_cells), each interval tested once rather than
+        against every window.
+    -#}
     select
-        grid_intervals.grid_id,
-        windows.window_name,
-        count(*) as intervals_in_window
-    from grid_intervals
-    inner join windows
-        on {{
-            evcap_window_contains('windows', 'grid_intervals.interval_local')
-        }}
-    group by grid_intervals.grid_id, windows.window_name
+        calendar_cells.grid_id,
+        window_cells.window_name,
+        sum(calendar_cells.intervals) as intervals_in_window
+    from calendar_cells
+    inner join {{ ref('int_charging_window_cells') }} as window_cells
+        on
+            calendar_cells.local_month = window_cells.local_month
+            and calendar_cells.local_isodow = window_cells.local_isodow
+            and calendar_cells.local_hour = window_cells.local_hour
+    group by calendar_cells.grid_id, window_cells.window_name
 
 ),
 

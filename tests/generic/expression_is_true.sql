@@ -4,7 +4,8 @@
     expression,
     where_clause=none,
     column_name=none,
-    latest_run_only=false
+    latest_run_only=false,
+    latest_run_stamp=none
 ) %}
 
 with
@@ -12,7 +13,7 @@ with
 validation_errors as (
 
     select *
-    from {{ evcap_test_rows(model, latest_run_only) }} as tested
+    from {{ evcap_test_rows(model, latest_run_only, latest_run_stamp) }} as tested
     where
         not coalesce(({{ expression }}), false)
         {%- if where_clause %}
