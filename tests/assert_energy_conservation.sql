@@ -65,6 +65,11 @@ loads as (
         on
             loads.grid_id = checked_from.grid_id
             and loads.interval_start >= checked_from.starting_at
+    -- the grids' earliest start as a literal: the partitions and index
+    -- range on interval_start of the slice, not the latest month's whole
+    where
+        loads.interval_start
+        >= {{ evcap_latest_run_start(ref('int_transformer_loads_rolled_up')) }}
 
 ),
 

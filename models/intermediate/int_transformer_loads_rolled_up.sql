@@ -16,6 +16,7 @@
                 {'columns': ['grid_id', 'transformer_id', 'interval_start'],
                  'unique': true},
                 {'columns': ['rebuilt_at']},
+                {'columns': ['interval_start']},
             ]) }}",
             "{{ evcap_delete_stale_loads(this) }}",
         ],
