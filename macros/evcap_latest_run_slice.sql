@@ -25,16 +25,12 @@
     exists (parse, `dbt compile`), the same as a scalar subquery.
 -#}
 {% macro evcap_latest_run_start(relation, time_column='interval_start') -%}
-    {%- set stored = none -%}
-    {%- if execute and relation.identifier is defined -%}
-        {%- set stored = load_relation(relation) -%}
-    {%- endif -%}
     {%- set first_rewritten -%}
         select min(rewritten.{{ time_column }})
         from {{ relation }} as rewritten
         where rewritten.rebuilt_at = {{ evcap_latest_rebuilt_at(relation) }}
     {%- endset -%}
-    {%- if stored is not none -%}
+    {%- if evcap_stored_relation(relation) is not none -%}
         {{ evcap_scalar_literal(first_rewritten) }}
     {%- else -%}
         ({{ first_rewritten }})
@@ -44,19 +40,33 @@
 
 {#-
     The one value `query` returns, read now (run_query), as a SQL literal:
-    quoted text PostgreSQL casts to the type of what it is compared with,
-    or null.
+    quoted text cast to `sql_type`, or without it left to PostgreSQL to cast
+    to the type of what it is compared with; null when there is no value.
 -#}
-{% macro evcap_scalar_literal(query) -%}
+{% macro evcap_scalar_literal(query, sql_type=none) -%}
     {%- set found = run_query(
         'select cast(found.value as text) from (' ~ query ~ ') as found (value)'
     ) -%}
     {%- set value = found.columns[0].values()[0] -%}
-    {%- if value is none -%}
-        null
+    {%- set literal = 'null' if value is none
+        else "'" ~ (value | replace("'", "''")) ~ "'" -%}
+    {%- if sql_type -%}
+        cast({{ literal }} as {{ sql_type }})
     {%- else -%}
-        '{{ value | replace("'", "''") }}'
+        {{ literal }}
     {%- endif -%}
+{%- endmacro %}
+
+
+{#-
+    `relation` as the database holds it (dbt's relation cache), or none
+    before it exists and while dbt parses (nothing is read then).
+-#}
+{% macro evcap_stored_relation(relation) -%}
+    {%- if execute and relation.identifier is defined -%}
+        {{ return(load_relation(relation)) }}
+    {%- endif -%}
+    {{ return(none) }}
 {%- endmacro %}
 
 
@@ -79,22 +89,13 @@
     stamp as a scalar subquery.
 -#}
 {% macro evcap_latest_rebuilt_at(relation, stamp_column='rebuilt_at') -%}
-    {%- set stored = none -%}
-    {%- if execute and relation.identifier is defined -%}
-        {%- set stored = load_relation(relation) -%}
-    {%- endif -%}
+    {%- set stored = evcap_stored_relation(relation) -%}
     {%- if stored is not none and evcap_model_ran_in_this_run(stored) -%}
         {{ evcap_run_started_at() }}
     {%- elif stored is not none -%}
-        {%- set found = run_query(
-            'select cast(max(' ~ stamp_column ~ ') as text) from ' ~ stored
-        ) -%}
-        {%- set latest = found.columns[0].values()[0] -%}
-        {%- if latest is none -%}
-            cast(null as timestamptz)
-        {%- else -%}
-            cast('{{ latest }}' as timestamptz)
-        {%- endif -%}
+        {{ evcap_scalar_literal(
+            'select max(' ~ stamp_column ~ ') from ' ~ stored, 'timestamptz'
+        ) }}
     {%- else -%}
         (select max(latest.{{ stamp_column }}) from {{ relation }} as latest)
     {%- endif -%}
