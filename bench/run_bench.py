@@ -11,7 +11,14 @@ On the main grid (2,000 meters x 1 year, hourly):
 2. full ``evcap build`` (``dbt build --full-refresh``: seeds, models, data
    tests, marts; the call ``evcap build`` makes);
 3. incremental ``evcap build`` with no new data (the run's fixed cost) and
-   with one new day appended (fixed cost + the new day's);
+   with one new day appended (fixed cost + the new day's); around the last
+   night with no new data and the +1 day night, the rows every table of the
+   target schema read (``pg_stat_user_tables``: seq_tup_read +
+   idx_tup_fetch), the load table's partitions' against the appended
+   readings, and the guard that a night reads its days, not the history: no
+   partition of ``int_transformer_loads_rolled_up`` holding rows before the
+   night's lookback read whole by sequential scans (the rows they read < the
+   partition's live rows);
 4. the roll-up models (topology + ``fct_transformer_load``, dbt's own
    run_results times) vs the bare limit: one hand-written ``create table as
    select ... group by`` over the same readings through the same
@@ -58,6 +65,13 @@ from typing import Any
 
 import pandas as pd
 import psycopg
+from night_reads import (
+    LOAD_TABLE,
+    NIGHTS,
+    measured_night,
+    night_reads,
+    print_night_reads,
+)
 from psycopg import sql
 
 from evcap import db
@@ -94,6 +108,8 @@ TARGETS: dict[str, float] = {
     "generator_readings_per_s_min": 150_000.0,
     "python_peak_rss_mib_max": 1024.0,
     "fits_per_second_min": 1000.0,
+    # rows a night's sequential scans read of a load partition / its rows
+    "load_partition_whole_reads_max": 1.0,
 }
 FULL_SWEEP_METERS = (2000, 20000, 100000)
 FULL_SWEEP_READINGS = 2_700_000
@@ -414,6 +430,7 @@ def main_grid(
     """
     out: dict[str, Any] = {"load": ensure_grid(dsn, spec)}
     build = Builder(dsn, target_path)
+    nights: dict[str, dict[str, Any]] = {}
     # The first build parses the project (and fills partial parsing): warm up
     # with a build of nothing, then time more and keep the best.
     build("--select", NOTHING_SELECTOR)
@@ -440,14 +457,39 @@ def main_grid(
         )[1]
 
     # No new data: what every incremental run costs; then one new day on top.
+    # Around the last night with no new data and around the +1 day night,
+    # the rows each table of the target schema read (pg_stat_user_tables):
+    # a night reads its days, not the history.
     nothing_new = [
         build.timed_build(f"evcap build, incremental, no new data (run {i})")
-        for i in range(1, repeats + 1)
+        for i in range(1, repeats)
     ]
+    last_nothing_new, nights["no_new_data"] = measured_night(
+        dsn,
+        TARGET,
+        lambda: build.timed_build(
+            f"evcap build, incremental, no new data (run {repeats})"
+        ),
+    )
+    nothing_new.append(last_nothing_new)
+    print_night_reads("no_new_data", nights["no_new_data"], TARGET)
     fixed_wall_s = min(wall for wall, _ in nothing_new)
     appended = append_one_day(dsn, spec)
-    incr_wall_s, incr = build.timed_build(
-        f"evcap build, incremental, +1 day ({appended:,} readings)"
+    (incr_wall_s, incr), nights["one_new_day"] = measured_night(
+        dsn,
+        TARGET,
+        lambda: build.timed_build(
+            f"evcap build, incremental, +1 day ({appended:,} readings)"
+        ),
+    )
+    print_night_reads("one_new_day", nights["one_new_day"], TARGET)
+    reads = night_reads(nights, appended)
+    print(
+        "  rows read from the load table's partitions by the +1 day night:"
+        f" {reads['night_load_rows_read']['one_new_day']:,}"
+        f" for {appended:,} appended readings"
+        f" ({reads['night_load_rows_read_per_appended_reading']:.2f} per reading;"
+        f" no new data: {reads['night_load_rows_read']['no_new_data']:,})"
     )
     # Leave the bench grid as it was loaded, so the next run can reuse it.
     trim_to_spec(dsn, spec)
@@ -493,6 +535,7 @@ def main_grid(
             "prototype_vs_rollup": prototype_s / rollup_s,
             "prototype_vs_bare_sql": prototype_s / bare_s,
             "fct_rows": fct_rows[0] if fct_rows else 0,
+            **reads,
         }
     )
     return out
@@ -554,6 +597,28 @@ class Check:
     met: bool | None  # None: not measured
 
 
+def load_partition_check(main: dict[str, Any]) -> Check:
+    """No partition of the load table read whole by sequential scans in a night.
+
+    The value is the worst partition's rows read by sequential scans over its
+    live rows, over the measured nights and the partitions holding history
+    (``load_partitions_read``); not measured when there is none.
+    """
+    name = "no load-history partition read whole in a night"
+    limit = TARGETS["load_partition_whole_reads_max"]
+    target = f"< {limit:.0f} whole partition read"
+    worst = main.get("load_partition_worst")
+    if worst is None:
+        return Check(name, "no history partition", target, None)
+    partition = worst["partition"].removeprefix(LOAD_TABLE).lstrip("_") or "table"
+    return Check(
+        name,
+        f"{worst['whole_reads']:.2f} ({partition}, {NIGHTS[worst['night']]})",
+        target,
+        worst["whole_reads"] < limit,
+    )
+
+
 def checks(main: dict[str, Any] | None, points: list[dict[str, Any]]) -> list[Check]:
     """Every target of issue #10 against this run's numbers."""
     t = TARGETS
@@ -593,6 +658,7 @@ def checks(main: dict[str, Any] | None, points: list[dict[str, Any]]) -> list[Ch
                 f"<= {t['python_peak_rss_mib_max']:.0f} MiB",
                 main["dbt_peak_rss_mib"] <= t["python_peak_rss_mib_max"],
             ),
+            load_partition_check(main),
         ]
     )
     if points:
@@ -758,6 +824,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  incremental evcap build, +1 day    {m['incremental_build_s']:8.2f} s")
     print(f"    fixed cost (no new data)         {m['incremental_fixed_s']:8.2f} s")
     print(f"    the new day's own cost           {m['incremental_new_day_s']:8.2f} s")
+    load_rows = m["night_load_rows_read"]
+    print(
+        f"    load partitions' rows read       {load_rows['one_new_day']:>10,}"
+        f" ({m['night_load_rows_read_per_appended_reading']:.2f} per appended"
+        f" reading; no new data: {load_rows['no_new_data']:,})"
+    )
     print(f"  roll-up models alone (full refresh){m['rollup_models_s']:8.2f} s")
     print(
         f"    in the full build                {m['rollup_models_in_full_build_s']:8.2f} s"

@@ -56,6 +56,9 @@ def test_make_bench_quick_runs_from_an_empty_database(
     assert main["prototype_queries"] > 0
     assert main["rollup_models_s"] > 0  # alone, a run of the roll-up models
     assert main["rollup_models_in_full_build_s"] > 0
+    # What the two measured nights read, per table of the target schema.
+    assert set(main["night_reads"]) == {"no_new_data", "one_new_day"}
+    assert main["night_reads"]["one_new_day"], "the +1 day night read nothing?"
     assert [p["meters"] for p in report["sweep"]] == [100, 300, 1000]
     assert all(p["readings"] > 0 for p in report["sweep"])
     names = [c["name"] for c in report["checks"]]
@@ -68,6 +71,7 @@ def test_make_bench_quick_runs_from_an_empty_database(
         "whole build s/M readings",
         "generator",
         "fits per second",
+        "load-history partition read whole",
     ):
         assert any(expected in name for name in names), (expected, names)
     # Every target is printed with its verdict.

@@ -27,6 +27,11 @@
             "{{ evcap_set_work_mem() }}",
             "{{ evcap_disable_jit() }}",
         ],
+        post_hook=[
+            "{% if not evcap_is_citus() %}{{ evcap_ensure_index(
+                this, ['local_month', 'local_isodow', 'local_hour']
+            ) }}{% endif %}",
+        ],
     )
 }}
 
@@ -62,7 +67,11 @@
 
     Indexes: the cell key, built_at, and (grid_id, first_interval_start),
     (grid_id, last_interval_start), (grid_id, period_s) for the window
-    mart's span of each grid (an index probe, not a scan of every cell).
+    mart's span of each grid (an index probe, not a scan of every cell);
+    and (local_month, local_isodow, local_hour), on one node, for the window
+    model's test whether any used cell falls in a window it has no rows of
+    (a post-hook, macros/evcap_ensure_index.sql: it also reaches a table an
+    earlier release built).
 -#}
 
 {#- the load table's columns the cells are built from -#}
