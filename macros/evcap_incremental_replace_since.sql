@@ -13,9 +13,13 @@
     stored one (every column but config `evcap_stamp_column`, default
     rebuilt_at; floating-point columns by more than 1e-9 relative, as a sum
     over the same rows in another order differs in its last bits), or its
-    first stored row the recomputation no longer has, moved back to the
-    stored row before it when there is one (so a vanished row is inside the
-    replaced range, which downstream finds by the stamp). Rows before that
+    first stored row the recomputation no longer has; when that first
+    change is such a vanished row, moved back to the stored row before it
+    when there is one (so the vanished row is inside the replaced range,
+    which downstream finds by the stamp). A first change that is a new row
+    is not moved back: the rows stamped are then new ones only, which the
+    calendar cells add to their stored loads without re-reading the history
+    (int_transformer_load_cells). Rows before that
     keep their stamp: a night that recomputes its lookback hours to the same
     values writes only the new ones, and models reading the rows stamped
     since their last run (int_transformer_load_cells, the energy test) read
@@ -116,7 +120,10 @@
             {%- endfor %}
             min(coalesce(
                 recomputed.{{ time_column }}, stored_rows.{{ time_column }}
-            )) as changed_from
+            )) as changed_from,
+            min(stored_rows.{{ time_column }}) filter (
+                where recomputed.{{ adapter.quote(key_names[0]) }} is null
+            ) as first_vanished
         from {{ source }} as recomputed
         full outer join stored_rows
             on {{ evcap_keys_equal('recomputed', 'stored_rows', quoted_keys) }}
@@ -168,9 +175,14 @@
         {%- for group_column in quoted_groups %}
             first_changes.{{ group_column }},
         {%- endfor %}
-        coalesce(
-            previous_rows.previous_start, first_changes.changed_from
-        ) as replaced_from
+        case
+            when first_changes.first_vanished = first_changes.changed_from
+                then
+                    coalesce(
+                        previous_rows.previous_start, first_changes.changed_from
+                    )
+            else first_changes.changed_from
+        end as replaced_from
     from first_changes
     left join previous_rows
         on {{ evcap_keys_equal('first_changes', 'previous_rows', quoted_groups) }};

@@ -52,6 +52,11 @@
       older rows still stored, gets the cells of the local days (month,
       weekday) from that interval on recomputed, each from all its stored
       rows on matching local dates (index ranges, a few days per year);
+      but when none of a (month, weekday)'s stored cells holds an interval
+      from there on (an appended day: a night's usual case), the rewritten
+      rows are added to its stored cells instead (counts and sums added,
+      extremes compared, sorted loads merged: exact), reading the new rows
+      only, not the history's matching dates;
     - a transformer whose whole history was rewritten (new, re-keyed,
       meters changed), one no longer in the load table, and every
       transformer of a grid whose time zone or var('min_meter_coverage')
@@ -90,6 +95,13 @@
     else ref('int_transformer_loads_rolled_up')
 ) %}
 
+{#-
+    Whether a night may add the rows of appended days to the stored cells
+    (CTE day_groups): on one node; on Citus every touched group is
+    recomputed
+-#}
+{%- set append_days = is_incremental() and not evcap_is_citus() %}
+
 {%- set cells_key = [
     'grid_id', 'transformer_id', 'local_month', 'local_isodow', 'local_hour',
 ] %}
@@ -104,6 +116,7 @@
     ('local_timezone', 'text'),
     ('min_meter_coverage', 'float8'),
     ('first_interval_start', 'timestamptz'),
+    ('last_interval_start', 'timestamptz'),
     ('loads_rebuilt_at', 'timestamptz'),
     ('built_at', 'timestamptz'),
 ]) %}
@@ -247,6 +260,35 @@ cells_watermark as (
 
 ),
 
+cells_end as (
+
+    {#-
+        Per grid, the latest interval the stored cells hold (backwards
+        along the index on (grid_id, last_interval_start)): the local days
+        a night updates reach it, so rows that vanished after the latest
+        one written (the latest day's readings withdrawn) leave their cells
+        too
+    -#}
+    {%- if evcap_is_citus() %}
+        {#- no correlated subquery into a distributed table: one pass -#}
+        select
+            cells.grid_id,
+            max(cells.last_interval_start) as last_interval_start
+        from {{ stored_table }} as cells
+        group by cells.grid_id
+    {%- else %}
+        select
+            grids.grid_id,
+            (
+                select max(cells.last_interval_start) as latest_start
+                from {{ stored_table }} as cells
+                where cells.grid_id = grids.grid_id
+            ) as last_interval_start
+        from grids
+    {%- endif %}
+
+),
+
 grids_changed as (
 
     select distinct grid_id
@@ -331,11 +373,12 @@ recomputed_whole as (
 
 ),
 
-recomputed_days as (
+rewritten_days as (
 
     {#-
         The rest: per transformer, the (local month, ISO weekday) of every
-        local day from its first rewritten interval to its last one.
+        local day from its first rewritten interval to its last one (or to
+        the latest one its grid's cells hold, when later: cells_end).
     -#}
     select distinct
         rewritten.grid_id,
@@ -345,17 +388,22 @@ recomputed_days as (
         ) as local_month,
         cast(
             extract(isodow from rewritten_days.local_day) as integer
-        ) as local_isodow
+        ) as local_isodow,
+        rewritten.rewritten_from
     from rewritten
     inner join grids
         on rewritten.grid_id = grids.grid_id
+    left join cells_end
+        on rewritten.grid_id = cells_end.grid_id
     cross join
         lateral generate_series(
             date_trunc(
                 'day',
                 rewritten.rewritten_from at time zone grids.local_timezone
             ),
-            rewritten.rewritten_to at time zone grids.local_timezone,
+            greatest(
+                rewritten.rewritten_to, cells_end.last_interval_start
+            ) at time zone grids.local_timezone,
             interval '1 day'
         ) as rewritten_days (local_day)
     where not exists (
@@ -365,6 +413,59 @@ recomputed_days as (
                 recomputed_whole.grid_id = rewritten.grid_id
                 and recomputed_whole.transformer_id = rewritten.transformer_id
         )
+
+),
+
+day_groups as materialized (
+
+    {#-
+        Each (transformer, local month, ISO weekday) to update, and how: a
+        group whose stored cells hold no interval from the first rewritten
+        one on (an appended day: the night's usual case) takes the
+        rewritten rows added to its stored cells; the others are
+        recomputed from every stored row on their local dates (a rewrite
+        of rows the cells already hold: late or corrected readings). On
+        Citus every group is recomputed.
+    -#}
+    select
+        rewritten_days.grid_id,
+        rewritten_days.transformer_id,
+        rewritten_days.local_month,
+        rewritten_days.local_isodow,
+        rewritten_days.rewritten_from,
+        {%- if append_days %}
+            coalesce(
+                stored_group.last_interval_start < rewritten_days.rewritten_from,
+                true
+            ) as is_appended
+        {%- else %}
+            false as is_appended
+        {%- endif %}
+    from rewritten_days
+    {%- if append_days %}
+        -- one range of the unique index per group (24 cells)
+        left join lateral (
+            select max(cells.last_interval_start) as last_interval_start
+            from {{ this }} as cells
+            where
+                cells.grid_id = rewritten_days.grid_id
+                and cells.transformer_id = rewritten_days.transformer_id
+                and cells.local_month = rewritten_days.local_month
+                and cells.local_isodow = rewritten_days.local_isodow
+        ) as stored_group on true
+    {%- endif %}
+
+),
+
+recomputed_days as (
+
+    select
+        grid_id,
+        transformer_id,
+        local_month,
+        local_isodow
+    from day_groups
+    where not is_appended
 
 ),
 
@@ -408,7 +509,8 @@ recomputed_rows as (
 
     select
         loads.*,
-        grids.local_timezone
+        grids.local_timezone,
+        false as is_appended
     from recomputed_whole
     inner join loads
         on
@@ -419,7 +521,8 @@ recomputed_rows as (
     union all
     select
         loads.*,
-        grids.local_timezone
+        grids.local_timezone,
+        false as is_appended
     from recomputed_dates
     inner join grids
         on recomputed_dates.grid_id = grids.grid_id
@@ -451,6 +554,40 @@ recomputed_rows as (
         ) as loads
     {%- endif %}
 
+    {%- if append_days %}
+        union all
+        {#-
+            the rewritten rows of transformers with an appended group (one
+            index range each, from the first rewritten interval on); only
+            those on an appended group's local dates are kept (located)
+        #}
+        select
+            loads.*,
+            grids.local_timezone,
+            true as is_appended
+        from (
+            select distinct
+                grid_id,
+                transformer_id,
+                rewritten_from
+            from day_groups
+            where is_appended
+        ) as appending
+        inner join grids
+            on appending.grid_id = grids.grid_id
+        cross join lateral (
+            select
+                {%- for column in load_columns %}
+                    stored_loads.{{ column }}{% if not loop.last %},{% endif %}
+                {%- endfor %}
+            from {{ ref('int_transformer_loads_rolled_up') }} as stored_loads
+            where
+                stored_loads.grid_id = appending.grid_id
+                and stored_loads.transformer_id = appending.transformer_id
+                and stored_loads.interval_start >= appending.rewritten_from
+        ) as loads
+    {%- endif %}
+
 ),
 
 located as (
@@ -468,7 +605,8 @@ located as (
             meters_reporting / cast(nullif(meters_expected, 0) as float8)
             >= {{ var('min_meter_coverage') }},
             false
-        ) as is_used
+        ) as is_used,
+        is_appended
     from (
         select
             recomputed_rows.*,
@@ -496,9 +634,109 @@ aggregated as (
         max(load_kw) filter (where is_used) as max_load_kw,
         array_agg(load_kw order by load_kw) filter (
             where is_used
-        ) as loads_kw
+        ) as loads_kw,
+        -- a cell's group is appended or recomputed, never both
+        is_appended
     from located
-    group by grid_id, transformer_id, local_month, local_isodow, local_hour
+    {%- if append_days %}
+        where
+            not located.is_appended
+            or exists (
+                select 1 as found
+                from day_groups
+                where
+                    day_groups.is_appended
+                    and day_groups.grid_id = located.grid_id
+                    and day_groups.transformer_id = located.transformer_id
+                    and day_groups.local_month = located.local_month
+                    and day_groups.local_isodow = located.local_isodow
+            )
+    {%- endif %}
+    group by
+        grid_id,
+        transformer_id,
+        local_month,
+        local_isodow,
+        local_hour,
+        is_appended
+
+),
+
+updated as (
+
+    {#-
+        every cell written: recomputed ones as aggregated; appended ones as
+        their stored version plus the appended rows (counts and sums added,
+        extremes compared, the sorted loads merged), exact
+    -#}
+    select
+        {%- for column in cells_key %}
+            {{ column }},
+        {%- endfor %}
+        first_interval_start,
+        last_interval_start,
+        period_s,
+        intervals_used,
+        load_sum_kw,
+        min_load_kw,
+        max_load_kw,
+        loads_kw
+    from aggregated
+    where not is_appended
+    {%- if append_days %}
+        union all
+        select
+            {%- for column in cells_key %}
+                appended.{{ column }},
+            {%- endfor %}
+            least(
+                stored_cell.first_interval_start, appended.first_interval_start
+            ) as first_interval_start,
+            greatest(
+                stored_cell.last_interval_start, appended.last_interval_start
+            ) as last_interval_start,
+            least(stored_cell.period_s, appended.period_s) as period_s,
+            coalesce(stored_cell.intervals_used, 0)
+            + appended.intervals_used as intervals_used,
+            case
+                when
+                    stored_cell.load_sum_kw is not null
+                    or appended.load_sum_kw is not null
+                    then
+                        coalesce(stored_cell.load_sum_kw, 0)
+                        + coalesce(appended.load_sum_kw, 0)
+            end as load_sum_kw,
+            least(stored_cell.min_load_kw, appended.min_load_kw) as min_load_kw,
+            greatest(
+                stored_cell.max_load_kw, appended.max_load_kw
+            ) as max_load_kw,
+            case
+                when stored_cell.loads_kw is null then appended.loads_kw
+                when appended.loads_kw is null then stored_cell.loads_kw
+                else (
+                    select array_agg(merged.load_kw order by merged.load_kw)
+                    from unnest(stored_cell.loads_kw || appended.loads_kw)
+                        as merged (load_kw)
+                )
+            end as loads_kw
+        from aggregated as appended
+        -- one probe of the unique index per appended cell
+        left join lateral (
+            select
+                cells.first_interval_start,
+                cells.last_interval_start,
+                cells.period_s,
+                cells.intervals_used,
+                cells.load_sum_kw,
+                cells.min_load_kw,
+                cells.max_load_kw,
+                cells.loads_kw
+            from {{ this }} as cells
+            where {{ evcap_keys_equal('cells', 'appended', cells_key) }}
+            offset 0  -- noqa: AM09
+        ) as stored_cell on true
+        where appended.is_appended
+    {%- endif %}
 
 ),
 
@@ -564,23 +802,23 @@ written as (
 
     select
         {%- for column in cells_key %}
-            aggregated.{{ column }},
+            updated.{{ column }},
         {%- endfor %}
         grids.local_timezone,
         cast({{ var('min_meter_coverage') }} as float8) as min_meter_coverage,
-        aggregated.first_interval_start,
-        aggregated.last_interval_start,
-        aggregated.period_s,
-        aggregated.intervals_used,
-        aggregated.load_sum_kw,
-        aggregated.min_load_kw,
-        aggregated.max_load_kw,
-        aggregated.loads_kw,
+        updated.first_interval_start,
+        updated.last_interval_start,
+        updated.period_s,
+        updated.intervals_used,
+        updated.load_sum_kw,
+        updated.min_load_kw,
+        updated.max_load_kw,
+        updated.loads_kw,
         loads_rebuilt_at.newest_rebuilt_at as loads_rebuilt_at,
         {{ evcap_run_started_at() }} as built_at
-    from aggregated
+    from updated
     inner join grids
-        on aggregated.grid_id = grids.grid_id
+        on updated.grid_id = grids.grid_id
     cross join loads_rebuilt_at
     union all
     select
