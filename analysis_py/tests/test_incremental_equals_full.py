@@ -122,6 +122,24 @@ def _drop(server: Server, name: str) -> None:
         )
 
 
+def _load_holding_back_the_last_day(dsn: str, spec: GridSpec) -> None:
+    """The EDM stand-in with ``spec``'s grid, its last day's readings moved
+    to ``public.held_back`` (a later night inserts them)."""
+    last_day = pd.Timestamp(spec.end_utc) - pd.Timedelta(days=1)
+    with psycopg.connect(dsn) as conn:
+        install_standin(conn, EDM, replace=True)
+        load_grid(conn, build_grid(spec), EDM, progress=False)
+        conn.execute(
+            "create table public.held_back as select * from"
+            " edm.ts_data_source_reading where ts >= %s",
+            (last_day,),
+        )
+        conn.execute(
+            "delete from edm.ts_data_source_reading where ts >= %s", (last_day,)
+        )
+        conn.commit()
+
+
 @pytest.fixture(scope="module")
 def baseline(
     pg_server: Server, tmp_path_factory: pytest.TempPathFactory
@@ -134,19 +152,7 @@ def baseline(
         conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
     try:
         dsn = db.with_database(pg_server.admin_dsn, name)
-        last_day = pd.Timestamp(SPEC.end_utc) - pd.Timedelta(days=1)
-        with psycopg.connect(dsn) as conn:
-            install_standin(conn, EDM, replace=True)
-            load_grid(conn, build_grid(SPEC), EDM, progress=False)
-            conn.execute(
-                "create table public.held_back as select * from"
-                " edm.ts_data_source_reading where ts >= %s",
-                (last_day,),
-            )
-            conn.execute(
-                "delete from edm.ts_data_source_reading where ts >= %s", (last_day,)
-            )
-            conn.commit()
+        _load_holding_back_the_last_day(dsn, SPEC)
         # A lookback shorter than the history, so an incremental run keeps
         # rows it does not recompute (what the edits must not leave stale).
         base = Baseline(pg_server, name, {"edm_schema": EDM, "lookback_hours": 6})
@@ -701,19 +707,7 @@ def test_nights_read_their_days_not_the_history(
     vars = {"edm_schema": EDM}
     try:
         dsn = db.with_database(pg_server.admin_dsn, name)
-        last_day = pd.Timestamp(WINTER_SPEC.end_utc) - pd.Timedelta(days=1)
-        with psycopg.connect(dsn) as conn:
-            install_standin(conn, EDM, replace=True)
-            load_grid(conn, build_grid(WINTER_SPEC), EDM, progress=False)
-            conn.execute(
-                "create table public.held_back as select * from"
-                " edm.ts_data_source_reading where ts >= %s",
-                (last_day,),
-            )
-            conn.execute(
-                "delete from edm.ts_data_source_reading where ts >= %s", (last_day,)
-            )
-            conn.commit()
+        _load_holding_back_the_last_day(dsn, WINTER_SPEC)
         _build(dsn, INCREMENTAL, vars, tmp_path / "full")
         monkeypatch.setenv("PGOPTIONS", "-c enable_seqscan=off")
 
