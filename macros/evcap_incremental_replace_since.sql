@@ -148,8 +148,9 @@
 
     {#-
         the stored row before the first change within the recomputed range
-        (the recomputation has it too, unchanged): a row vanished at the
-        first change lies inside the replaced range
+        (the recomputation has it too, unchanged), for groups whose first
+        change is a vanished row: that row then lies inside the replaced
+        range
     -#}
     previous_rows as (
 
@@ -163,6 +164,8 @@
             on
                 {{ evcap_keys_equal('first_changes', 'stored_rows', quoted_groups) }}
                 and stored_rows.{{ time_column }} < first_changes.changed_from
+        -- only where the first change is a vanished row (none on a usual night)
+        where first_changes.first_vanished = first_changes.changed_from
         group by
             {%- for group_column in quoted_groups %}
                 first_changes.{{ group_column }}
@@ -175,14 +178,9 @@
         {%- for group_column in quoted_groups %}
             first_changes.{{ group_column }},
         {%- endfor %}
-        case
-            when first_changes.first_vanished = first_changes.changed_from
-                then
-                    coalesce(
-                        previous_rows.previous_start, first_changes.changed_from
-                    )
-            else first_changes.changed_from
-        end as replaced_from
+        coalesce(
+            previous_rows.previous_start, first_changes.changed_from
+        ) as replaced_from
     from first_changes
     left join previous_rows
         on {{ evcap_keys_equal('first_changes', 'previous_rows', quoted_groups) }};
