@@ -610,63 +610,94 @@ def test_descriptions_are_database_comments(built: Built) -> None:
     assert not wrong, wrong[:20]
 
 
-def test_not_null_columns_reports_each_null_column(
-    built: Built, tmp_path: Path
-) -> None:
-    """The generic test not_null_columns fails with a row per column with nulls.
+def _broken_rules(
+    built: Built, tmp_path: Path, table: str, breakage: list[str]
+) -> list[tuple[str, int]]:
+    """Break ``table`` with the ``breakage`` updates, run its row_rules test.
 
-    Nulls are written into the built int_grid_elements_linked (two is_open,
-    one upstream_state) and put back afterwards; dbt runs the model's
-    not_null_columns test, then its compiled SQL is read here for the rows.
+    The test must fail with as many results as rows it returns; the rows of
+    its compiled SQL are returned. The table is put back afterwards and the
+    test must pass again.
     """
-    table = "evcap.int_grid_elements_linked"
+    model = table.split(".")[-1]
+    selector = f"{model},test_name:row_rules"
     with psycopg.connect(built.dsn) as conn:
         conn.execute(f"create temp table kept as select * from {table}")
-        keys = conn.execute(
-            f"select grid_id, element_id from {table} order by 1, 2 limit 2"
-        ).fetchall()
         conn.commit()
         try:
-            for grid_id, element_id in keys:
-                conn.execute(
-                    f"update {table} set is_open = null"
-                    " where grid_id = %s and element_id = %s",
-                    (grid_id, element_id),
-                )
-            conn.execute(
-                f"update {table} set upstream_state = null"
-                " where grid_id = %s and element_id = %s",
-                keys[0],
-            )
+            for statement in breakage:
+                conn.execute(statement)
             conn.commit()
             result = _dbt(
-                [
-                    "test",
-                    "--select",
-                    "int_grid_elements_linked,test_name:not_null_columns",
-                ],
-                built.dsn,
-                tmp_path,
-                check=False,
+                ["test", "--select", selector], built.dsn, tmp_path, check=False
             )
             assert result.returncode != 0, result.output[-2000:]
             (failed,) = _test_results(result)
             assert failed["status"] == "fail"
-            assert failed["failures"] == 2
-            compiled = next((tmp_path / "compiled").rglob("not_null_columns_*.sql"))
-            rows = conn.execute(compiled.read_text()).fetchall()
-            assert sorted(rows) == [("is_open", 2), ("upstream_state", 1)]
+            compiled = next((tmp_path / "compiled").rglob("row_rules_*.sql"))
+            rows = sorted(conn.execute(compiled.read_text()).fetchall())
+            assert failed["failures"] == len(rows)
         finally:
             conn.rollback()
             conn.execute(f"delete from {table}")
             conn.execute(f"insert into {table} select * from kept")
+            conn.execute("drop table kept")
             conn.commit()
-    passing = _dbt(
-        ["test", "--select", "int_grid_elements_linked,test_name:not_null_columns"],
-        built.dsn,
-        tmp_path / "again",
-    )
+    passing = _dbt(["test", "--select", selector], built.dsn, tmp_path / "again")
     assert [r["status"] for r in _test_results(passing)] == ["pass"]
+    return rows
+
+
+def test_row_rules_reports_each_broken_rule(built: Built, tmp_path: Path) -> None:
+    """The generic test row_rules fails with a row per broken rule and its count.
+
+    Into the built int_grid_elements_linked: two null is_open, one null
+    upstream_state, one upstream_state outside its accepted values (not
+    null: only the accepted_values rule). Into int_transformers_nested: one
+    depth of -1, which breaks its accepted range and the expression tying it
+    to the ancestor path.
+    """
+    linked = "evcap.int_grid_elements_linked"
+    with psycopg.connect(built.dsn) as conn:
+        keys = conn.execute(
+            f"select grid_id, element_id from {linked} order by 1, 2 limit 3"
+        ).fetchall()
+        nested_key = conn.execute(
+            "select grid_id, transformer_id from evcap.int_transformers_nested"
+            " order by 1, 2 limit 1"
+        ).fetchone()
+    assert len(keys) == 3
+    assert nested_key is not None
+
+    def where(key: tuple[str, str], id_column: str) -> str:
+        return f"where grid_id = '{key[0]}' and {id_column} = '{key[1]}'"
+
+    assert _broken_rules(
+        built,
+        tmp_path / "linked",
+        linked,
+        [
+            f"update {linked} set is_open = null {where(keys[0], 'element_id')}",
+            f"update {linked} set is_open = null {where(keys[1], 'element_id')}",
+            f"update {linked} set upstream_state = null {where(keys[0], 'element_id')}",
+            f"update {linked} set upstream_state = 'sideways'"
+            f" {where(keys[2], 'element_id')}",
+        ],
+    ) == [
+        ("accepted_values: upstream_state", 1),
+        ("not_null: is_open", 2),
+        ("not_null: upstream_state", 1),
+    ]
+    nested = "evcap.int_transformers_nested"
+    assert _broken_rules(
+        built,
+        tmp_path / "nested",
+        nested,
+        [f"update {nested} set depth = -1 {where(nested_key, 'transformer_id')}"],
+    ) == [
+        ("accepted_range: depth", 1),
+        ("expression: depth = cardinality(ancestor_path) - 1", 1),
+    ]
 
 
 # ------------------------------------------------------------ incremental
