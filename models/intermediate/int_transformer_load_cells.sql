@@ -698,14 +698,9 @@ updated as (
             least(stored_cell.period_s, appended.period_s) as period_s,
             coalesce(stored_cell.intervals_used, 0)
             + appended.intervals_used as intervals_used,
-            case
-                when
-                    stored_cell.load_sum_kw is not null
-                    or appended.load_sum_kw is not null
-                    then
-                        coalesce(stored_cell.load_sum_kw, 0)
-                        + coalesce(appended.load_sum_kw, 0)
-            end as load_sum_kw,
+            {{ evcap_add_nullable(
+                'stored_cell.load_sum_kw', 'appended.load_sum_kw'
+            ) }} as load_sum_kw,
             least(stored_cell.min_load_kw, appended.min_load_kw) as min_load_kw,
             greatest(
                 stored_cell.max_load_kw, appended.max_load_kw

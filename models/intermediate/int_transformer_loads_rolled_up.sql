@@ -462,22 +462,12 @@ fed as materialized (
             as feeding_key,
         coalesce(fitting.interval_start, not_fitting.interval_start)
             as interval_start,
-        case
-            when
-                fitting.consumer_kw is not null
-                or not_fitting.consumer_kw is not null
-                then
-                    coalesce(fitting.consumer_kw, 0)
-                    + coalesce(not_fitting.consumer_kw, 0)
-        end as consumer_kw,
-        case
-            when
-                fitting.producer_kw is not null
-                or not_fitting.producer_kw is not null
-                then
-                    coalesce(fitting.producer_kw, 0)
-                    + coalesce(not_fitting.producer_kw, 0)
-        end as producer_kw,
+        {{
+            evcap_add_nullable('fitting.consumer_kw', 'not_fitting.consumer_kw')
+        }} as consumer_kw,
+        {{
+            evcap_add_nullable('fitting.producer_kw', 'not_fitting.producer_kw')
+        }} as producer_kw,
         coalesce(fitting.meters_reporting, 0)
         + coalesce(not_fitting.meters_reporting, 0) as meters_reporting
     from fitting

@@ -11,15 +11,10 @@ validation_errors as (
     from {{ model }}
     where
         {{ column_name }} is not null
-        and (
-            false
-            {%- if min_value is not none %}
-                or {{ column_name }} {{ '<' if inclusive else '<=' }} {{ min_value }}
-            {%- endif %}
-            {%- if max_value is not none %}
-                or {{ column_name }} {{ '>' if inclusive else '>=' }} {{ max_value }}
-            {%- endif %}
-        )
+        and ({{
+            evcap_outside_range(column_name, min_value, max_value, inclusive)
+            or 'false'
+        }})
 
 )
 

@@ -41,22 +41,14 @@
     )) -%}
 {%- endfor -%}
 {%- for column, bounds in accepted_ranges.items() -%}
-    {%- set inclusive = bounds.get('inclusive', true) -%}
-    {%- set outside = [] -%}
-    {%- if bounds.get('min_value') is not none -%}
-        {%- do outside.append(
-            column ~ (' < ' if inclusive else ' <= ') ~ bounds['min_value']
-        ) -%}
-    {%- endif -%}
-    {%- if bounds.get('max_value') is not none -%}
-        {%- do outside.append(
-            column ~ (' > ' if inclusive else ' >= ') ~ bounds['max_value']
-        ) -%}
-    {%- endif -%}
+    {%- set outside = evcap_outside_range(
+        column,
+        bounds.get('min_value'),
+        bounds.get('max_value'),
+        bounds.get('inclusive', true)
+    ) -%}
     {%- if outside -%}
-        {%- do rules.append((
-            'accepted_range: ' ~ column, outside | join(' or ')
-        )) -%}
+        {%- do rules.append(('accepted_range: ' ~ column, outside)) -%}
     {%- endif -%}
 {%- endfor -%}
 {%- for rule in expressions -%}
