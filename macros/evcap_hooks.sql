@@ -69,25 +69,3 @@
 {% macro evcap_disable_jit() -%}
     set local jit = off
 {%- endmacro %}
-
-
-{#-
-    First pre-hook inside the model's transaction (dbt_project.yml): opens
-    it. Before a pre-hook with `transaction: false` (evcap_citus_before_
-    rebuild, on every table model) dbt sends `commit;` as SQL; psycopg2
-    still believes its transaction is open and sends no BEGIN, so every
-    later statement of the model ran in a transaction of its own: the SET
-    LOCAL hooks (work_mem, hash plans) were ignored (seen: work_mem 4MB in
-    the model's query) and an incremental model's delete and insert were
-    committed apart. `begin` opens the transaction dbt then commits (a
-    warning when one is already open). On Citus each statement stays on its
-    own, as the layout hooks there need (a transaction that read shards in
-    parallel cannot change their placements).
--#}
-{% macro evcap_begin_transaction() -%}
-    {%- if evcap_is_citus() -%}
-        select 1 as no_transaction_on_citus
-    {%- else -%}
-        begin
-    {%- endif -%}
-{%- endmacro %}

@@ -11,34 +11,21 @@ the host's own models keep dbt's default, a warning.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import psycopg
 import pytest
 import yaml
+from dbt_in_directory import run_dbt_in
 
 from evcap.db import project_dir
-from evcap.dbt_runner import dbt_env, dbt_executable
+from evcap.dbt_runner import dbt_env
 from evcap.demo import GridSpec, build_grid, load_grid
 from evcap.edm_standin import install_standin
 
 pytestmark = pytest.mark.slow
 
 POWER_FACTOR = 0.9
-
-
-def _dbt(args: list[str], root: Path, env: dict[str, str]) -> str:
-    done = subprocess.run(
-        [dbt_executable(), *args],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    return done.stdout
 
 
 @pytest.mark.parametrize("pg_server", ["system-pg"], indirect=True)
@@ -108,9 +95,9 @@ def test_evcap_as_a_dbt_package_with_its_own_vars(pg_dsn: str, tmp_path: Path) -
     env["DBT_TARGET_PATH"] = str(root / "target")
     env["DBT_LOG_PATH"] = str(root / "logs")
     env.pop("DBT_PROJECT_DIR", None)
-    _dbt(["deps"], root, env)
+    run_dbt_in(root, ["deps"], env)
     assert (root / "dbt_packages" / "evcap").exists()
-    build_log = _dbt(["build"], root, env)
+    build_log = run_dbt_in(root, ["build"], env)
     assert "not present in the database: retired_column" in build_log
 
     with psycopg.connect(pg_dsn) as conn:
