@@ -700,6 +700,89 @@ def test_row_rules_reports_each_broken_rule(built: Built, tmp_path: Path) -> Non
     ]
 
 
+# The grain of every keyed table: one row per these columns (model docs).
+MODEL_KEYS: dict[str, list[tuple[str, ...]]] = {
+    "int_grid_elements_linked": [("grid_id", "element_id")],
+    "int_elements_walked_to_transformers": [("grid_id", "element_id")],
+    "int_transformers_nested": [("grid_id", "transformer_id")],
+    "int_transformer_nameplates_parsed": [("grid_id", "transformer_id")],
+    "int_transformer_ancestors": [
+        ("transformer_key", "ancestor_key"),
+        ("grid_id", "transformer_id", "levels_up"),
+    ],
+    "int_meters_mapped_to_transformers": [("grid_id", "meter_id", "transformer_id")],
+    "int_data_source_latest_readings": [("data_source_id",)],
+    "int_data_sources_lagging": [("data_source_id",)],
+    "int_grids_configured": [("grid_id",)],
+    "int_data_sources_mapped_to_transformers": [("data_source_id",)],
+    "int_transformer_meter_sets": [("transformer_key",)],
+    "int_charging_window_cells": [
+        ("window_name", "local_month", "local_isodow", "local_hour")
+    ],
+    "int_transformer_loads_rolled_up": [
+        ("grid_id", "transformer_id", "interval_start")
+    ],
+    "int_transformer_load_cells": [
+        ("grid_id", "transformer_id", "local_month", "local_isodow", "local_hour")
+    ],
+    "int_transformer_profile_loads": [
+        ("grid_id", "transformer_id", "local_month", "local_hour")
+    ],
+    "int_transformer_window_loads": [("grid_id", "transformer_id", "window_name")],
+    "dim_transformers": [("grid_id", "transformer_id")],
+    "transformer_window_headroom": [("grid_id", "transformer_id", "window_name")],
+    "transformer_charger_fit": [
+        ("grid_id", "transformer_id", "window_name", "charger_type")
+    ],
+}
+
+
+def test_every_keyed_table_rejects_a_duplicate_key(built: Built) -> None:
+    """The database enforces each table's grain: a copied row is refused.
+
+    The keys are unique indexes or primary keys (no uniqueness test reads the
+    tables again): each is in the catalog on exactly the grain's columns, and
+    inserting a copy of one of the built rows fails with a unique violation
+    on that table, whatever the table (partitioned load table included; the
+    lagging sources' table, empty without lagging sources, by its catalog
+    entry alone).
+    """
+    with psycopg.connect(built.dsn) as conn:
+        catalog = conn.execute(
+            """
+            select
+                table_class.relname,
+                array_agg(attribute.attname::text order by key.position)
+            from pg_index as index_
+            inner join pg_class as table_class on table_class.oid = index_.indrelid
+            inner join pg_namespace as schema_ on schema_.oid = table_class.relnamespace
+            cross join lateral unnest(index_.indkey)
+                with ordinality as key (attnum, position)
+            inner join pg_attribute as attribute
+                on attribute.attrelid = index_.indrelid
+                and attribute.attnum = key.attnum
+            where schema_.nspname = 'evcap' and index_.indisunique
+                and index_.indpred is null
+            group by index_.indexrelid, table_class.relname
+            """
+        ).fetchall()
+        unique_keys: dict[str, set[tuple[str, ...]]] = {}
+        for table, columns in catalog:
+            unique_keys.setdefault(table, set()).add(tuple(columns))
+        empty: set[str] = set()
+        for table, keys in MODEL_KEYS.items():
+            assert set(keys) <= unique_keys.get(table, set()), table
+            rows = conn.execute(f"select count(*) from evcap.{table}").fetchone()
+            if rows is None or rows[0] == 0:
+                empty.add(table)
+                continue
+            copied = f"insert into evcap.{table} select * from evcap.{table} limit 1"
+            with pytest.raises(psycopg.errors.UniqueViolation), conn.transaction():
+                conn.execute(copied)
+    # only a table these grids may leave empty goes without the insert
+    assert empty <= {"int_data_sources_lagging"}
+
+
 # ------------------------------------------------------------ incremental
 
 

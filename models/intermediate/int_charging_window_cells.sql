@@ -1,3 +1,11 @@
+{{
+    config(
+        indexes=[
+            {'columns': ['window_name', 'local_month', 'local_isodow', 'local_hour'], 'unique': true},
+        ],
+    )
+}}
+
 {#-
     Every calendar cell (local month, ISO weekday, local hour) of every
     charging window (seed charging_windows; ranges wrap, so hours 22-4 is

@@ -1,3 +1,11 @@
+{{
+    config(
+        indexes=[
+            {'columns': ['data_source_id'], 'unique': true},
+        ],
+    )
+}}
+
 {#-
     Every CONSUMER / PRODUCER data source with its latest reading (one
     backwards index probe per source through ts_data_source_select, stamped

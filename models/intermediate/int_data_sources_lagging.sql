@@ -1,3 +1,11 @@
+{{
+    config(
+        indexes=[
+            {'columns': ['data_source_id'], 'unique': true},
+        ],
+    )
+}}
+
 {#-
     Late feeders: every data source, valid at its grid's latest reading,
     whose readings end before that grid's latest reading ends, with the lag

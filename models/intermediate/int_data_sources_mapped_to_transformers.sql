@@ -1,3 +1,11 @@
+{{
+    config(
+        indexes=[
+            {'columns': ['data_source_id'], 'unique': true},
+        ],
+    )
+}}
+
 {#-
     Every CONSUMER / PRODUCER data source of a meter that reaches a
     transformer, at the transformer feeding that meter (integer

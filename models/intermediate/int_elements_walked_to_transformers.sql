@@ -1,3 +1,11 @@
+{{
+    config(
+        indexes=[
+            {'columns': ['grid_id', 'element_id'], 'unique': true},
+        ],
+    )
+}}
+
 {#-
     For every meter and every transformer: the nearest transformer upstream
     through lines, switches, busbars and anything else that is not a

@@ -1,6 +1,7 @@
 {{
     config(
         indexes=[
+            {'columns': ['grid_id', 'element_id'], 'unique': true},
             {'columns': ['grid_id', 'upstream_element_id']},
         ],
     )

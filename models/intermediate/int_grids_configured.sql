@@ -1,3 +1,11 @@
+{{
+    config(
+        indexes=[
+            {'columns': ['grid_id'], 'unique': true},
+        ],
+    )
+}}
+
 {#-
     One row per grid: its local time zone (var('grid_timezones'), a mapping
     grid_id -> zone, else seed grid_timezones, else var('local_timezone')) and the length of the intervals its load is

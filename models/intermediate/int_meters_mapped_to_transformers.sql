@@ -1,3 +1,11 @@
+{{
+    config(
+        indexes=[
+            {'columns': ['grid_id', 'meter_id', 'transformer_id'], 'unique': true},
+        ],
+    )
+}}
+
 {#-
     Meter -> every transformer above it: level 1 is the transformer that feeds
     the meter directly, level 2 its parent, and so on. A small table (meters x

@@ -1,3 +1,12 @@
+{{
+    config(
+        indexes=[
+            {'columns': ['transformer_key', 'ancestor_key'], 'unique': true},
+            {'columns': ['grid_id', 'transformer_id', 'levels_up'], 'unique': true},
+        ],
+    )
+}}
+
 {#-
     Transformer -> itself and every transformer above it (levels_up 0 = self,
     1 = parent, ...), with an integer surrogate key per transformer (stable

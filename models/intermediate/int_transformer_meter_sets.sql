@@ -1,3 +1,11 @@
+{{
+    config(
+        indexes=[
+            {'columns': ['transformer_key'], 'unique': true},
+        ],
+    )
+}}
+
 {#-
     Per transformer (int_transformer_ancestors' key): a fingerprint of
     everything under it that shapes its load history: every data source of

@@ -1,3 +1,11 @@
+{{
+    config(
+        indexes=[
+            {'columns': ['grid_id', 'transformer_id'], 'unique': true},
+        ],
+    )
+}}
+
 {#-
     Transformer nameplate attributes read from the notations utilities write,
     through one mapping users can extend: seed edm_notations (see its docs).

@@ -1,3 +1,11 @@
+{{
+    config(
+        indexes=[
+            {'columns': ['grid_id', 'transformer_id'], 'unique': true},
+        ],
+    )
+}}
+
 {#-
     Transformer hierarchy: each transformer's parent (the nearest transformer
     upstream), its depth (0 = top) and its chain of ancestors, built by one
