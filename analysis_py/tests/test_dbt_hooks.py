@@ -38,18 +38,18 @@ select
     clock_timestamp() as written_at
 """
 
+# the heavy models' SET LOCAL pre-hooks (macros/evcap_hooks.sql)
+HEAVY_PRE_HOOKS = (
+    "pre_hook=['{{ evcap_set_work_mem() }}',"
+    " '{{ evcap_disable_jit() }}', '{{ evcap_prefer_hash_plans() }}']"
+)
+
 PROBES = {
-    "hook_probe_table": (
-        "{{ config(pre_hook=['{{ evcap_set_work_mem() }}',"
-        " '{{ evcap_disable_jit() }}', '{{ evcap_prefer_hash_plans() }}']) }}\n"
-        + SETTINGS_SQL
-    ),
+    "hook_probe_table": f"{{{{ config({HEAVY_PRE_HOOKS}) }}}}\n" + SETTINGS_SQL,
     "hook_probe_incremental": (
         "{{ config(materialized='incremental',"
         " incremental_strategy='delete+insert', unique_key=['written_at'],"
-        " pre_hook=['{{ evcap_set_work_mem() }}',"
-        " '{{ evcap_disable_jit() }}', '{{ evcap_prefer_hash_plans() }}']) }}\n"
-        + SETTINGS_SQL
+        f" {HEAVY_PRE_HOOKS}) }}}}\n" + SETTINGS_SQL
     ),
 }
 
